@@ -1,0 +1,52 @@
+"""The base of every spec model: unknown keys are errors that suggest the closest known key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
+
+from cnnlab.registry import did_you_mean
+
+
+class SpecModel(BaseModel):
+    """Frozen, strict about keys, and round-trips through ``model_dump``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known: list[str] = []
+        for name, field in cls.model_fields.items():
+            known.append(name)
+            if isinstance(field.alias, str):
+                known.append(field.alias)
+            if field.validation_alias is not None and hasattr(field.validation_alias, "choices"):
+                known.extend(c for c in field.validation_alias.choices if isinstance(c, str))
+        for key in data:
+            if key not in known:
+                raise PydanticCustomError(
+                    "unknown_key",
+                    "unknown key '{key}'{hint}; allowed keys: {allowed}",
+                    {
+                        "key": str(key),
+                        "hint": did_you_mean(str(key), known),
+                        "allowed": ", ".join(cls.model_fields),
+                    },
+                )
+        return data
+
+
+def pair(value: Any) -> Any:
+    """Keras accepts an int or a pair for kernel sizes and strides: normalize to a pair."""
+    if isinstance(value, bool):
+        return value  # let the int validator reject it
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, list):
+        return tuple(value)
+    return value

@@ -1,0 +1,175 @@
+"""Read a study file: safe YAML with line numbers, validated into a ``Study``.
+
+Every error names the file, the line, the field path, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import ValidationError
+
+from cnnlab.errors import SpecError
+from cnnlab.spec.study import Study
+
+# A spec is a few hundred lines; these bounds stop hostile documents (huge files, alias
+# "billion laughs" expansion, deep nesting) before they cost time or memory.
+MAX_BYTES = 1_000_000
+MAX_NODES = 100_000
+MAX_DEPTH = 50
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-5`` as a float (YAML 1.2; PyYAML reads a string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+Path_ = tuple[Any, ...]
+
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], budget: list[int], depth: int) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise SpecError(f"the document has more than {MAX_NODES} values (after expanding aliases)")
+    if depth > MAX_DEPTH:
+        raise SpecError(f"the document nests deeper than {MAX_DEPTH} levels")
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            lines.setdefault(path + (key,), key_node.start_mark.line + 1)
+            _walk(value_node, path + (key,), lines, budget, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, path + (index,), lines, budget, depth + 1)
+
+
+def read_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
+    """Parse YAML safely; return the data and a map from field path to line number."""
+    if len(text) > MAX_BYTES:
+        raise SpecError(f"{source}: the file is {len(text):,} bytes; a spec is at most {MAX_BYTES:,}")
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            lines: dict[Path_, int] = {}
+            if node is not None:
+                _walk(node, (), lines, [MAX_NODES], 0)
+                data = loader.construct_document(node)
+            else:
+                data = None
+        finally:
+            loader.dispose()
+    except SpecError as error:
+        raise SpecError(f"{source}: {error}") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise SpecError(f"{where}: not valid YAML: {error.problem or error}") from None
+    except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as error:
+        raise SpecError(f"{source}: not valid YAML: {error}") from None
+    return data, lines
+
+
+def _display_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Keep the parts of a pydantic location that exist in the YAML (drops union tags)."""
+    shown: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, Mapping) and str(part) in {str(k) for k in node}:
+            key = next(k for k in node if str(k) == str(part))
+            shown.append(str(part))
+            node = node[key]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            shown.append(part)
+            node = node[part]
+    return tuple(shown)
+
+
+def _format_path(path: tuple[Any, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _message(error: dict[str, Any]) -> str:
+    msg = error["msg"]
+    if msg.startswith("Input should be "):
+        msg = "expected " + msg[len("Input should be "):]
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    elif msg == "Field required":
+        return "this field is required"
+    if error["type"] in ("unknown_key", "layer_type", "layer_item", "dataset_name", "sweep_key"):
+        return msg
+    found = error.get("input")
+    if not isinstance(found, (dict, list)) and found is not None:
+        msg += f"; found {found!r}"
+    return msg
+
+
+def validation_errors(error: ValidationError, data: Any, lines: dict[Path_, int], source: str) -> list[str]:
+    """One line per problem: ``file:line: field.path: expected ...; found ...``."""
+    grouped: dict[tuple[Any, ...], list[str]] = {}
+    for item in error.errors():
+        path = _display_path(tuple(item["loc"]), data)
+        if item["type"] == "unknown_key":
+            path = path + (item["ctx"]["key"],)
+        messages = grouped.setdefault(path, [])
+        message = _message(item)
+        if message not in messages:
+            messages.append(message)
+    out = []
+    for path, messages in grouped.items():
+        line = lines.get(path)
+        probe = path
+        while line is None and probe:
+            probe = probe[:-1]
+            line = lines.get(probe)
+        where = f"{source}:{line}" if line else source
+        out.append(f"{where}: {_format_path(path)}: {' — or: '.join(messages[:3])}")
+    return out
+
+
+def parse_study(data: Any, source: str = "<spec>", lines: dict[Path_, int] | None = None) -> Study:
+    """Validate already-parsed data (a dict from YAML or Python) into a ``Study``."""
+    if not isinstance(data, Mapping):
+        raise SpecError(f"{source}: a study spec is a mapping with keys name, dataset, architectures, ...; found {type(data).__name__}")
+    try:
+        return Study.model_validate(data)
+    except ValidationError as error:
+        problems = validation_errors(error, data, lines or {}, source)
+        count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+        raise SpecError(f"{source}: {count} in the spec:\n  " + "\n  ".join(problems)) from None
+    except RecursionError:
+        raise SpecError(f"{source}: the document nests too deeply") from None
+
+
+def load_study(path: str | Path) -> tuple[Study, str]:
+    """Read and validate a study file; return the study and its verbatim text."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: is a folder; give a study .yaml file") from None
+    except OSError as error:
+        raise SpecError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    data, lines = read_yaml(text, str(path))
+    if data is None:
+        raise SpecError(f"{path}: the file is empty; see examples/quickstart.yaml for a study spec")
+    return parse_study(data, str(path), lines), text
