@@ -1,0 +1,14 @@
+"""cnnlab: run, compare and explain convolutional-network image-classification studies."""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load_spec", "open_store", "run_study"]
+
+
+def __getattr__(name: str):
+    # The API pulls in torch; import it on first use so `cnnlab --help` and `cnnlab spec` stay fast.
+    if name in ("load_spec", "open_store", "run_study"):
+        from cnnlab import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")

@@ -121,12 +121,14 @@ LAYER_ALIASES = {
 
 def _normalize_item(value: Any) -> Any:
     """Turn every accepted spelling of a layer item into ``{type: {fields}}``."""
+    if isinstance(value, SpecModel):
+        return value
     if isinstance(value, str):
         value = {value: None}
     if not isinstance(value, dict) or len(value) != 1:
         raise PydanticCustomError(
             "layer_item",
-            "a layer is a name like 'flatten' or a one-key mapping like 'conv: {{filters: 64}}'; "
+            "a layer is a name like 'flatten' or a one-key mapping like 'conv: 64' or 'maxpool: {size: 2}'; "
             "found {found}",
             {"found": repr(value)[:80]},
         )
@@ -157,6 +159,8 @@ def _normalize_item(value: Any) -> Any:
 
 
 def _tag(value: Any) -> Optional[str]:
+    if isinstance(value, SpecModel):
+        return next(iter(type(value).model_fields))
     if isinstance(value, dict) and len(value) == 1:
         return next(iter(value))
     return None
@@ -184,3 +188,13 @@ def item_layer(item: SpecModel) -> Layer:
 def layer_item(layer: Layer) -> SpecModel:
     """Wrap a layer back into its one-key item."""
     return _ITEM_MODELS[layer.type](**{layer.type: layer})
+
+
+def base_names(layers: list[Layer]) -> list[str]:
+    """Keras-like names (``conv1``, ``maxpool2``, ``dense1``): a counter per kind, from 1."""
+    counts: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        counts[layer.type] = counts.get(layer.type, 0) + 1
+        names.append(f"{layer.type}{counts[layer.type]}")
+    return names

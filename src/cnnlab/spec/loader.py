@@ -23,9 +23,20 @@ MAX_DEPTH = 50
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-5`` as a float (YAML 1.2; PyYAML reads a string)."""
+    """SafeLoader with YAML 1.2 scalars: ``1e-5`` is a float and only true/false are booleans.
+
+    PyYAML follows YAML 1.1, where ``on``, ``off``, ``yes`` and ``no`` are booleans, so the
+    variant key ``on:`` would silently become ``True:``.
+    """
 
 
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
@@ -124,6 +135,8 @@ def validation_errors(error: ValidationError, data: Any, lines: dict[Path_, int]
         path = _display_path(tuple(item["loc"]), data)
         if item["type"] == "unknown_key":
             path = path + (item["ctx"]["key"],)
+        elif item["type"] == "missing":
+            path = path + (item["loc"][-1],)
         messages = grouped.setdefault(path, [])
         message = _message(item)
         if message not in messages:

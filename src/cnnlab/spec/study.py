@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import AliasChoices, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from cnnlab.registry import did_you_mean
@@ -263,7 +263,21 @@ class Explain(SpecModel):
 
 # ---------------------------------------------------------------- the study
 
-SweepKey = str
+def _has_classifier(items: list) -> list:
+    if not any(item_layer(i).type == "dense" for i in items):
+        raise PydanticCustomError(
+            "classifier",
+            "no dense layer; the last dense layer is the classifier (units = number of classes)",
+        )
+    return items
+
+
+def _sweep_key(key: str) -> str:
+    check_sweep_key(key)
+    return key
+
+
+SweepKey = Annotated[str, AfterValidator(_sweep_key)]
 
 
 class Study(SpecModel):
@@ -272,9 +286,11 @@ class Study(SpecModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     seed: int = Field(0, ge=0, le=2**32 - 1)
     dataset: Dataset
-    architectures: dict[str, Annotated[list[LayerItem], Field(min_length=1, max_length=1000)]]
+    architectures: dict[str, Annotated[list[LayerItem], Field(min_length=1, max_length=1000), AfterValidator(_has_classifier)]]
     variants: dict[str, Optional[Variant]] = Field(default_factory=lambda: {"none": Variant()})
-    sweep: dict[SweepKey, Annotated[list[Any], Field(min_length=1, max_length=1000)]] = Field(default_factory=dict)
+    sweep: dict[SweepKey, Annotated[list[Any], Field(min_length=1, max_length=1000)]] = Field(
+        default_factory=dict, description="cross product of overrides: 'conv.kernel: [3, 5]', 'train.optimizer.lr: [...]'"
+    )
     train: Train = Train()
     repeats: Annotated[int, Field(ge=1, le=1000)] = 1
     evaluate: Evaluate = Evaluate()
@@ -292,25 +308,6 @@ class Study(SpecModel):
     def _none_is_empty_variant(cls, value: dict) -> dict:
         return {name: v if v is not None else Variant() for name, v in value.items()}
 
-    @field_validator("architectures")
-    @classmethod
-    def _classifier_present(cls, value: dict) -> dict:
-        for name, items in value.items():
-            if not any(item_layer(i).type == "dense" for i in items):
-                raise PydanticCustomError(
-                    "classifier",
-                    "architecture '{name}' has no dense layer; the last dense layer is the "
-                    "classifier (units = number of classes)",
-                    {"name": name},
-                )
-        return value
-
-    @field_validator("sweep")
-    @classmethod
-    def _sweep_keys(cls, value: dict) -> dict:
-        for key in value:
-            check_sweep_key(key)
-        return value
 
 
 SWEEPABLE_TRAIN = {"batch_size", "epochs", "init", "precision", "optimizer.name", "optimizer.lr",
@@ -348,8 +345,6 @@ def check_sweep_key(key: str) -> None:
         )
 
 
-def max_units() -> int:
-    return MAX_UNITS
 
 
 __all__ = ["Study", "Dataset", "Split", "SplitPart", "Variant", "Train", "Evaluate", "Explain", "pair"]

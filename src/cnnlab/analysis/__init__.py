@@ -1,0 +1,1 @@
+"""Result tables (and, later, statistics and findings) computed from the store."""

@@ -1,0 +1,127 @@
+"""Result tables from the store: one row per configuration, sorted by validation accuracy.
+
+A configuration is an architecture, a variant and a sweep point; its repeats (and folds) are
+averaged here. Computing rows is apart from drawing them (``format_results``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional, Sequence
+
+from cnnlab.spec.plan import configuration_label
+
+
+@dataclass
+class ResultRow:
+    configuration: str
+    architecture: str
+    variant: str
+    sweep: dict[str, Any]
+    runs: int
+    done: int
+    statuses: dict[str, int]
+    params_total: Optional[int] = None
+    params_trainable: Optional[int] = None
+    params_non_trainable: Optional[int] = None
+    train_seconds: Optional[float] = None
+    best_epoch: Optional[float] = None
+    epochs: Optional[float] = None
+    train_accuracy: Optional[float] = None
+    val_accuracy: Optional[float] = None
+    test_accuracy: Optional[float] = None
+    train_loss: Optional[float] = None
+    val_loss: Optional[float] = None
+    test_loss: Optional[float] = None
+    gap: Optional[float] = None  # train - val accuracy of the final weights
+    run_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _mean(values: Sequence[Optional[float]]) -> Optional[float]:
+    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return sum(present) / len(present) if present else None
+
+
+
+
+def result_rows(runs: list[dict[str, Any]]) -> list[ResultRow]:
+    """Group runs by configuration and average what finished; best validation accuracy first."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        key = json.dumps([run["architecture"], run["variant"], run.get("sweep"), run.get("phase")], sort_keys=True, default=str)
+        groups.setdefault(key, []).append(run)
+    rows = []
+    for members in groups.values():
+        done = [r for r in members if r["status"] == "done"]
+        statuses: dict[str, int] = {}
+        for r in members:
+            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+        first = members[0]
+        row = ResultRow(
+            configuration=configuration_label(first["architecture"], first["variant"], first.get("sweep") or {}, first.get("phase", "select")), architecture=first["architecture"], variant=first["variant"],
+            sweep=first.get("sweep") or {}, runs=len(members), done=len(done), statuses=statuses,
+            params_total=first.get("params_total"), params_trainable=first.get("params_trainable"),
+            params_non_trainable=first.get("params_non_trainable"), run_ids=[r["id"] for r in members],
+        )
+        if done:
+            for name in ("train_seconds", "train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss"):
+                setattr(row, name, _mean([r.get(name) for r in done]))
+            row.best_epoch = _mean([r["best_epoch"] + 1 if r.get("best_epoch") is not None else None for r in done])
+            row.epochs = _mean([r.get("epochs_done") for r in done])
+            if row.train_accuracy is not None and row.val_accuracy is not None:
+                row.gap = row.train_accuracy - row.val_accuracy
+        rows.append(row)
+    rows.sort(key=lambda r: (r.val_accuracy is None, -(r.val_accuracy or 0.0), -(r.train_accuracy or 0.0)))
+    return rows
+
+
+def _percent(value: Optional[float]) -> str:
+    return "" if value is None else f"{100 * value:.2f}"
+
+
+def _number(value: Optional[float], digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _status_text(row: ResultRow) -> str:
+    if row.done == row.runs:
+        return str(row.runs)
+    others = ", ".join(f"{n} {s}" for s, n in sorted(row.statuses.items()) if s != "done")
+    return f"{row.done}/{row.runs} ({others})"
+
+
+RESULT_COLUMNS = ("configuration", "runs", "params", "time s", "best ep", "train acc %", "val acc %", "test acc %",
+                  "train loss", "val loss", "gap pts")
+
+
+def result_cells(row: ResultRow) -> list[str]:
+    return [
+        row.configuration, _status_text(row),
+        "" if row.params_total is None else f"{row.params_total:,}",
+        _number(row.train_seconds, 1), _number(row.best_epoch, 1),
+        _percent(row.train_accuracy), _percent(row.val_accuracy), _percent(row.test_accuracy),
+        _number(row.train_loss), _number(row.val_loss),
+        "" if row.gap is None else f"{100 * row.gap:+.2f}",
+    ]
+
+
+def format_results(rows: list[ResultRow], title: str = "") -> str:
+    """A fixed-width text table (for terminals, logs and golden tests)."""
+    cells = [list(RESULT_COLUMNS)] + [result_cells(row) for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(RESULT_COLUMNS))]
+    lines = [title] if title else []
+    for number, line in enumerate(cells):
+        text = "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
+        lines.append(text.rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    if any(row.test_accuracy is not None for row in rows):
+        lines.append("Sorted by validation accuracy; test numbers are never used to choose.")
+    else:
+        lines.append("Sorted by validation accuracy.")
+    return "\n".join(lines)

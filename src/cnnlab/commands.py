@@ -1,0 +1,186 @@
+"""What each CLI command does (argument parsing lives in cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from cnnlab.errors import CnnlabError, SpecError
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from cnnlab.analysis.tables import format_results
+    from cnnlab.api import run_study
+    from cnnlab.execute.progress import make_progress
+
+    progress = make_progress(quiet=args.quiet)
+    result = run_study(args.spec, args.out, data_dir=args.data_dir, epochs=args.epochs, limit_train=args.limit_train,
+                       force=args.force, threads=args.threads, progress=progress)
+    outcome = result.outcome
+    print(format_results(result.rows, title=f"Results ({outcome.describe()}) in {result.folder}"))
+    if outcome.interrupted:
+        print(f"\nStopped. Finished runs are kept; resume with: cnnlab run {args.spec} --out {result.folder}"
+              + (f" --epochs {args.epochs}" if args.epochs else "")
+              + (f" --limit-train {args.limit_train}" if args.limit_train else ""), file=sys.stderr)
+        return 130
+    if not outcome.ok:
+        print(f"\nNot every run finished ({outcome.describe()}); see 'cnnlab ls {result.folder} --runs' for errors.",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def command_ls(args: argparse.Namespace) -> int:
+    from cnnlab.analysis.tables import format_results, result_rows
+    from cnnlab.store import Store
+
+    with Store(args.folder, create=False) as store:
+        study = store.study(args.study)
+        runs = store.runs(study["name"])
+    if args.runs:
+        return _print_runs(runs, args.json)
+    rows = result_rows(runs)
+    if args.json:
+        _print_json([row.to_dict() for row in rows])
+    else:
+        print(format_results(rows, title=f"Study '{study['name']}' in {args.folder}: {len(runs)} runs"))
+    return 0
+
+
+def _print_runs(runs: list[dict[str, Any]], as_json: bool) -> int:
+    from cnnlab.spec.plan import configuration_label
+
+    if as_json:
+        _print_json([{k: v for k, v in run.items() if k != "config"} for run in runs])
+        return 0
+    for run in runs:
+        label = configuration_label(run["architecture"], run["variant"], run["sweep"] or {}, run["phase"])
+        val = "" if run["val_accuracy"] is None else f" val_acc {100 * run['val_accuracy']:.2f}%"
+        print(f"{run['id']}  {run['status']:<11} {label} repeat {run['repeat']}"
+              + ("" if run["fold"] is None else f" fold {run['fold']}")
+              + f" epochs {run['epochs_done']}{val}")
+        if run["error"]:
+            print(f"    {run['error']}")
+    return 0
+
+
+def command_spec(args: argparse.Namespace) -> int:
+    from cnnlab.spec.study import Study
+
+    if args.schema:
+        _print_json(Study.model_json_schema())
+        return 0
+    if args.file is None:
+        raise SpecError("give a study file (cnnlab spec study.yaml) or --schema")
+    from cnnlab.spec.loader import load_study
+    from cnnlab.spec.plan import expand
+
+    study, _ = load_study(args.file)
+    plan = expand(study)
+    problems = check_models(study, plan)
+    if args.json:
+        _print_json({"study": study.name, "runs": [{"id": c.run_id, **c.model_dump(mode="json")} for c in plan],
+                     "problems": problems})
+        return 2 if problems else 0
+    sweep = len(plan) // max(len(study.architectures) * len(study.variants) * study.repeats * max(study.evaluate.kfold, 1), 1)
+    print(f"Study '{study.name}': {len(plan)} runs = {len(study.architectures)} architectures x "
+          f"{len(study.variants)} variants x {sweep} sweep points x {study.repeats} repeats"
+          + (f" x {study.evaluate.kfold} folds" if study.evaluate.kfold else ""))
+    print(f"dataset {study.dataset.name}, {study.train.epochs} epochs, batch {study.train.batch_size}, "
+          f"optimizer {study.train.optimizer.name} lr {study.train.optimizer.lr}")
+    for number, config in enumerate(plan, start=1):
+        fold = "" if config.fold is None else f" fold {config.fold}"
+        print(f"{number:>4}  {config.run_id}  {config.label}  repeat {config.repeat}{fold}  seed {config.seed}")
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def check_models(study: Any, plan: list[Any]) -> list[str]:
+    """Build each distinct model on the dataset's shape (when known without loading) to catch
+    shape errors before any training starts."""
+    from cnnlab.data import known_shape
+    from cnnlab.models import resolve_layers
+    from cnnlab.models.shapes import check_shapes
+
+    shape = known_shape(study.dataset)
+    problems, seen = [], set()
+    for config in plan:
+        key = (config.architecture, config.variant, repr(config.sweep))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            resolved = resolve_layers(config.layer_list(), config.variant_spec)
+            if shape is not None:
+                check_shapes(resolved, shape[0], shape[1])
+        except CnnlabError as error:
+            problems.append(f"{config.label}: {error}")
+    return problems
+
+
+def command_summary(args: argparse.Namespace) -> int:
+    from cnnlab.models import build_model, format_summary, summarize
+    from cnnlab.spec.loader import load_study
+    from cnnlab.spec.plan import expand
+
+    study, _ = load_study(args.spec)
+    for name, known in (("architecture", (args.arch, study.architectures)), ("variant", (args.variant, study.variants))):
+        for wanted in known[0] or []:
+            if wanted not in known[1]:
+                from cnnlab.registry import did_you_mean
+
+                raise SpecError(f"no {name} '{wanted}' in {args.spec}{did_you_mean(wanted, list(known[1]))}; "
+                                f"there are: {', '.join(known[1])}")
+    input_shape, classes = _input_shape(study, args.data_dir)
+    out, seen = [], set()
+    for config in expand(study):
+        key = (config.architecture, config.variant, repr(config.sweep))
+        if key in seen or (args.arch and config.architecture not in args.arch) or (args.variant and config.variant not in args.variant):
+            continue
+        seen.add(key)
+        built = build_model(config.layer_list(), input_shape, classes, variant=config.variant_spec, init="default")
+        summary = summarize(built)
+        if args.json:
+            out.append({"configuration": config.label, **summary.to_dict()})
+        else:
+            print(format_summary(summary, title=f'Model "{config.label}"'))
+            print()
+    if args.json:
+        _print_json(out)
+    return 0
+
+
+def _input_shape(study: Any, data_dir: Any) -> tuple[tuple[int, int, int], int]:
+    from cnnlab.data import known_shape, load_source
+
+    shape = known_shape(study.dataset)
+    if shape is not None:
+        return shape
+    source = load_source(study.dataset, data_dir)
+    return tuple(source.train.images.shape[1:]), len(source.class_names)
+
+
+def command_datasets(args: argparse.Namespace) -> int:
+    from cnnlab.data import dataset_table
+
+    rows = dataset_table(args.data_dir)
+    if args.json:
+        _print_json(rows)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="cnnlab datasets", title_justify="left")
+    for column in ("name", "shape", "classes", "train", "test", "state", "description"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(row.get(column, "")) for column in ("name", "shape", "classes", "train", "test", "state", "description")))
+    Console().print(table)
+    return 0

@@ -1,0 +1,185 @@
+"""Train one run of a plan: data, model, resume state, trainer, and where its results go.
+
+The run's results flow to a ``RunSink`` (the store, locally; the driver, on a cluster), so
+that the worker that trains never needs to write the store itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from cnnlab import __version__
+from cnnlab.data import ArrayDataset, Source, Splits, load_source, make_splits, normalization
+from cnnlab.errors import CnnlabError
+from cnnlab.models import build_model
+from cnnlab.spec.plan import RunConfig
+from cnnlab.train import (
+    Diverged, Normalizer, TrainCallback, TrainData, Trainer, TrainResult, configure_threads, environment,
+    evaluate, select_device,
+)
+
+
+class RunSink:
+    """Receives what a run produces, in order. The local sink writes the store."""
+
+    def resume_state(self, run_id: str) -> Optional[dict[str, Any]]: ...
+    def started(self, run_id: str, info: dict[str, Any], resumed_from: int) -> None: ...
+    def epoch(self, run_id: str, epoch: int, logs: dict[str, float]) -> None: ...
+    def checkpoint(self, run_id: str, epoch: int, state: dict[str, Any]) -> None: ...
+    def finished(self, run_id: str, result: dict[str, Any], weights: dict[str, torch.Tensor], predictions: bytes) -> None: ...
+    def ended(self, run_id: str, status: str, error: Optional[str], diverged_epoch: Optional[int]) -> None: ...
+
+
+@dataclass
+class DataCache:
+    """Datasets and splits already loaded in this process, reused across runs."""
+
+    data_dir: Optional[Path] = None
+    log: Optional[Callable[[str], None]] = None
+    sources: dict[str, Source] = field(default_factory=dict)
+    splits: dict[str, tuple[Splits, ArrayDataset]] = field(default_factory=dict)
+
+    def source(self, config: RunConfig) -> Source:
+        spec = config.dataset
+        key = repr((spec.name, spec.path, spec.image_size, spec.grayscale))
+        if key not in self.sources:
+            self.sources[key] = load_source(spec, self.data_dir, log=self.log)
+        return self.sources[key]
+
+    def split(self, config: RunConfig) -> tuple[Splits, ArrayDataset]:
+        """The run's splits and its training set (``limit_train`` applied)."""
+        key = repr((config.dataset.model_dump(), config.split_seed, config.kfold, config.fold, config.limit_train))
+        if key not in self.splits:
+            splits = make_splits(self.source(config), config.dataset.split, config.split_seed,
+                                 kfold=config.kfold, fold=config.fold)
+            train = splits.train
+            if config.limit_train is not None and config.limit_train < len(train):
+                order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.split_seed))
+                keep = order[: config.limit_train].sort().values
+                train = ArrayDataset(train.images[keep].contiguous(), train.labels[keep].contiguous())
+            self.splits[key] = (splits, train)
+        return self.splits[key]
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when running from a checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[3]
+    if (root / ".git").exists():
+        try:
+            commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                                    capture_output=True, text=True, timeout=5).stdout.strip()
+            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            if commit:
+                return f"{__version__}+g{commit}{'.dirty' if dirty else ''}"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return __version__
+
+
+class _SinkCallback(TrainCallback):
+    def __init__(self, sink: RunSink, run_id: str):
+        self.sink, self.run_id = sink, run_id
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.sink.epoch(self.run_id, epoch, logs)
+
+    def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
+        self.sink.checkpoint(self.run_id, epoch, state)
+
+
+def split_hash(splits: Splits, train: ArrayDataset, limit: Optional[int]) -> str:
+    if limit is None:
+        return splits.fingerprint
+    return hashlib.sha256(f"{splits.fingerprint}:{limit}:{len(train)}".encode()).hexdigest()
+
+
+def predictions_npz(model: torch.nn.Module, splits: Splits, normalizer: Normalizer, device: torch.device,
+                    autocast: bool) -> bytes:
+    """Softmax outputs and labels of the val and test splits, for confusion matrices and examples."""
+    arrays: dict[str, np.ndarray] = {}
+    for name in ("val", "test"):
+        data = getattr(splits, name)
+        if data is None or not len(data):
+            continue
+        result = evaluate(model, data, normalizer, device, autocast=autocast, keep_probabilities=True)
+        arrays[f"{name}_labels"] = data.labels.numpy().astype(np.int64)
+        arrays[f"{name}_probabilities"] = result.probabilities.numpy().astype(np.float32)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def train_run(
+    config: RunConfig,
+    sink: RunSink,
+    cache: DataCache,
+    callbacks: Sequence[TrainCallback] = (),
+    threads: Optional[int] = None,
+) -> str:
+    """Train (or resume) one run; return its final status. KeyboardInterrupt propagates."""
+    run_id = config.run_id
+    try:
+        configure_threads(threads or config.train.threads)
+        device = select_device(config.train.device)
+        splits, train = cache.split(config)
+        scale, shift = normalization(config.dataset.normalize, train)
+        built = build_model(config.layer_list(), splits.input_shape, splits.num_classes,
+                            variant=config.variant_spec, init=config.train.init, generator_seed=config.seed)
+        data = TrainData(train, splits.val, splits.test if config.evaluate_test else None,
+                         Normalizer(scale, shift), list(config.dataset.augment))
+        trainer = Trainer(built, data, config.train, config.seed, device,
+                          callbacks=[_SinkCallback(sink, run_id), *callbacks])
+        state = sink.resume_state(run_id)
+        if state is not None:
+            trainer.load_state_dict(state)
+        info = {
+            "params_total": built.total_params, "params_trainable": built.trainable_params,
+            "params_non_trainable": built.non_trainable_params,
+            "split_hash": split_hash(splits, train, config.limit_train),
+            "split_sizes": {**splits.sizes, "train": len(train)},
+            "code_version": code_version(), "environment": environment(device),
+        }
+        sink.started(run_id, info, trainer.start_epoch)
+        result = trainer.fit()
+    except Diverged as error:
+        sink.ended(run_id, "diverged", str(error), error.epoch)
+        return "diverged"
+    except KeyboardInterrupt:
+        sink.ended(run_id, "interrupted", "interrupted by the user", None)
+        raise
+    except CnnlabError as error:
+        sink.ended(run_id, "failed", str(error), None)
+        return "failed"
+    except Exception as error:  # contain it: the study goes on, the error is kept with the run
+        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        sink.ended(run_id, "failed", f"{detail} (at {Path(where.filename).name}:{where.lineno})", None)
+        return "failed"
+    summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
+    predictions = predictions_npz(trainer.model, splits, data.normalizer, device, trainer.autocast)
+    sink.finished(run_id, summary, trainer.model.state_dict(), predictions)
+    return "done"
+
+
+def run_summary(result: TrainResult, seconds: float) -> dict[str, Any]:
+    """The run's row values: final metrics, best validation, best/stopped epoch, time."""
+    summary: dict[str, Any] = dict(result.final)
+    vals = [(logs.get("val_accuracy"), logs.get("val_loss")) for logs in result.history if "val_accuracy" in logs]
+    if vals:
+        summary["best_val_accuracy"] = max(v[0] for v in vals)
+        summary["best_val_loss"] = min(v[1] for v in vals)
+    summary["best_epoch"] = result.best_epoch
+    summary["stopped_epoch"] = result.stopped_epoch
+    summary["train_seconds"] = seconds
+    return summary

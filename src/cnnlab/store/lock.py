@@ -1,0 +1,47 @@
+"""One ``cnnlab run`` per study and output folder at a time (other studies may share the folder)."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from cnnlab.errors import StoreError
+
+
+class StoreLock:
+    """An exclusive advisory lock; the OS drops it when the process dies, so it never goes stale."""
+
+    def __init__(self, folder: str | Path, study: str = ""):
+        digest = hashlib.sha256(study.encode()).hexdigest()[:12]
+        self.path = Path(folder) / f".lock-{digest}"
+        self.study = study
+        self.handle: Optional[Any] = None
+
+    def __enter__(self) -> "StoreLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise StoreError(
+                f"{self.path.parent}: study '{self.study}' is being run by another cnnlab process (pid {holder}); "
+                "wait for it to finish, or stop it (its finished runs are kept) and run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None

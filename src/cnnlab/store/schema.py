@@ -1,0 +1,105 @@
+"""The run store's SQLite schema (version 1).
+
+One file, ``cnnlab.sqlite``, per output folder, beside an ``artifacts/`` folder that holds one
+sub-folder per run id (weights, resumable checkpoint, predictions). Tables:
+
+- ``meta``: key/value; ``schema_version`` is the version of this schema.
+- ``studies``: one row per study name: the verbatim spec, its validated JSON, where it was
+  read from, the environment of the latest run of it and the accumulated wall time.
+- ``runs``: one row per run; ``id`` is the stable hash of the run's resolved config
+  (``cnnlab.spec.plan.run_id``). ``status`` is queued, running, interrupted, done, failed or
+  diverged. Holds the config JSON, parameter counts, the hash of the exact split indices,
+  the code version and environment, timings, the final metrics (of the weights the run ends
+  with; best weights when early stopping restored them), the best validation metrics and
+  the error of a failed run or the epoch where a run diverged.
+- ``epochs``: per-epoch metrics of each run (0-based ``epoch``).
+- ``artifacts``: files of a run, by kind (weights, checkpoint, predictions), with size and
+  sha256; paths are relative to the store folder.
+"""
+
+SCHEMA_VERSION = 1
+
+STATUSES = ("queued", "running", "interrupted", "done", "failed", "diverged")
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS studies (
+    name TEXT PRIMARY KEY,
+    spec_text TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    spec_path TEXT,
+    environment_json TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    wall_seconds REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    study TEXT NOT NULL REFERENCES studies(name),
+    position INTEGER NOT NULL DEFAULT 0,
+    architecture TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    sweep_json TEXT NOT NULL,
+    repeat INTEGER NOT NULL,
+    fold INTEGER,
+    phase TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN {STATUSES!r}),
+    config_json TEXT NOT NULL,
+    params_total INTEGER,
+    params_trainable INTEGER,
+    params_non_trainable INTEGER,
+    split_hash TEXT,
+    split_sizes_json TEXT,
+    code_version TEXT,
+    environment_json TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    train_seconds REAL,
+    epochs_done INTEGER NOT NULL DEFAULT 0,
+    best_epoch INTEGER,
+    stopped_epoch INTEGER,
+    train_loss REAL,
+    train_accuracy REAL,
+    val_loss REAL,
+    val_accuracy REAL,
+    test_loss REAL,
+    test_accuracy REAL,
+    best_val_loss REAL,
+    best_val_accuracy REAL,
+    error TEXT,
+    diverged_epoch INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_by_study ON runs (study, position);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    train_loss REAL,
+    train_accuracy REAL,
+    val_loss REAL,
+    val_accuracy REAL,
+    penalty REAL,
+    lr REAL,
+    seconds REAL,
+    images_per_second REAL,
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, kind)
+);
+"""
+
+EPOCH_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "penalty", "lr", "seconds",
+                 "images_per_second")
+METRIC_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")

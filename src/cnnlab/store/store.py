@@ -1,0 +1,305 @@
+"""The run store: a SQLite file (WAL) and an artifacts folder; writes, queries, resume bookkeeping."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import torch
+
+from cnnlab.errors import StoreError
+from cnnlab.fsutil import remove_stale_temporaries, write_bytes_atomic
+from cnnlab.store.schema import EPOCH_COLUMNS, METRIC_COLUMNS, SCHEMA, SCHEMA_VERSION
+
+DB_NAME = "cnnlab.sqlite"
+ARTIFACTS = "artifacts"
+CHECKPOINT_KEYS = {"format", "epochs_done", "model", "optimizer", "schedule", "rng_torch", "rng_data", "history"}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class Store:
+    """One output folder's runs. Open with ``Store(folder)``; close (or use ``with``)."""
+
+    def __init__(self, folder: str | Path, *, create: bool = True):
+        self.folder = Path(folder)
+        self.path = self.folder / DB_NAME
+        if not create and not self.path.exists():
+            raise StoreError(f"{self.folder}: no cnnlab store here (no {DB_NAME}); run 'cnnlab run SPEC --out {self.folder}' first")
+        try:
+            if create:
+                (self.folder / ARTIFACTS).mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate(create)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: cannot open the run store: {error}") from None
+        except PermissionError as error:
+            raise StoreError(f"{self.folder}: cannot write here ({error.strerror}); choose another --out") from None
+        if create:
+            remove_stale_temporaries(self.folder / ARTIFACTS)
+
+    def _migrate(self, create: bool) -> None:
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" in tables:
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else None
+            if version != SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: store schema version {version}, this cnnlab reads version {SCHEMA_VERSION}")
+            return
+        if not create:
+            raise StoreError(f"{self.path}: not a cnnlab store")
+        with self.transaction():
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ studies
+
+    def save_study(self, name: str, spec_text: str, spec_json: Any, spec_path: Optional[str], environment: dict) -> None:
+        stamp = now()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO studies (name, spec_text, spec_json, spec_path, environment_json, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET spec_text=excluded.spec_text,"
+                " spec_json=excluded.spec_json, spec_path=excluded.spec_path,"
+                " environment_json=excluded.environment_json, updated_at=excluded.updated_at",
+                (name, spec_text, _json(spec_json), spec_path, _json(environment), stamp, stamp),
+            )
+
+    def add_wall_time(self, name: str, seconds: float) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE studies SET wall_seconds = wall_seconds + ? WHERE name = ?", (seconds, name))
+
+    def studies(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM studies ORDER BY created_at, name").fetchall()
+        return [_study_record(row) for row in rows]
+
+    def study(self, name: Optional[str] = None) -> dict[str, Any]:
+        """One study by name; without a name, the only study (an error when there are several)."""
+        studies = self.studies()
+        if name is None:
+            if len(studies) != 1:
+                names = ", ".join(s["name"] for s in studies) or "none"
+                raise StoreError(f"{self.folder} holds {len(studies)} studies ({names}); name one with --study")
+            return studies[0]
+        for study in studies:
+            if study["name"] == name:
+                return study
+        raise StoreError(f"{self.folder}: no study named '{name}' (studies: {', '.join(s['name'] for s in studies) or 'none'})")
+
+    # ------------------------------------------------------------ runs
+
+    def register_runs(self, configs: list[Any]) -> None:
+        """Insert plan runs not yet known as queued; keep the state of known ones."""
+        stamp = now()
+        with self.transaction() as db:
+            for position, config in enumerate(configs):
+                db.execute(
+                    "INSERT INTO runs (id, study, position, architecture, variant, sweep_json, repeat, fold, phase, seed,"
+                    " status, config_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)"
+                    " ON CONFLICT(id) DO UPDATE SET position=excluded.position",
+                    (config.run_id, config.study, position, config.architecture, config.variant, _json(config.sweep),
+                     config.repeat, config.fold, config.phase, config.seed, _json(config.model_dump(mode="json")), stamp),
+                )
+
+    def run(self, run_id: str) -> Optional[dict[str, Any]]:
+        row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _run_record(row) if row else None
+
+    def runs(self, study: Optional[str] = None, status: Optional[str] = None) -> list[dict[str, Any]]:
+        """Runs as plain dicts (JSON fields parsed), in plan order."""
+        query, args = "SELECT * FROM runs WHERE 1=1", []
+        if study is not None:
+            query += " AND study = ?"
+            args.append(study)
+        if status is not None:
+            query += " AND status = ?"
+            args.append(status)
+        rows = self.db.execute(query + " ORDER BY study, position", args).fetchall()
+        return [_run_record(row) for row in rows]
+
+    def start_run(self, run_id: str, info: dict[str, Any]) -> None:
+        """Mark a run running and record what it is about to train with."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status='running', attempts=attempts+1, started_at=COALESCE(started_at, ?),"
+                " params_total=?, params_trainable=?, params_non_trainable=?, split_hash=?, split_sizes_json=?,"
+                " code_version=?, environment_json=?, error=NULL, diverged_epoch=NULL WHERE id=?",
+                (now(), info["params_total"], info["params_trainable"], info["params_non_trainable"],
+                 info["split_hash"], _json(info["split_sizes"]), info["code_version"], _json(info["environment"]), run_id),
+            )
+
+    def record_epoch(self, run_id: str, epoch: int, logs: dict[str, float]) -> None:
+        values = [logs.get(column) for column in EPOCH_COLUMNS]
+        values[EPOCH_COLUMNS.index("images_per_second")] = logs.get("train_images_per_second")
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO epochs (run_id, epoch, {', '.join(EPOCH_COLUMNS)})"
+                f" VALUES (?, ?, {', '.join('?' * len(EPOCH_COLUMNS))})",
+                (run_id, epoch, *values),
+            )
+            db.execute("UPDATE runs SET epochs_done = ? WHERE id = ?", (epoch + 1, run_id))
+
+    def truncate_epochs(self, run_id: str, keep: int) -> None:
+        """Forget epochs from ``keep`` on (they will be trained again after a resume)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM epochs WHERE run_id = ? AND epoch >= ?", (run_id, keep))
+            db.execute("UPDATE runs SET epochs_done = ? WHERE id = ?", (keep, run_id))
+
+    def epochs(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)).fetchall()
+        return [dict(row) for row in rows]
+
+    def finish_run(self, run_id: str, result: dict[str, Any]) -> None:
+        """Mark a run done with its final metrics."""
+        columns = [*METRIC_COLUMNS, "best_val_loss", "best_val_accuracy", "best_epoch", "stopped_epoch", "train_seconds"]
+        with self.transaction() as db:
+            db.execute(
+                f"UPDATE runs SET status='done', finished_at=?, {', '.join(c + '=?' for c in columns)} WHERE id=?",
+                (now(), *[result.get(c) for c in columns], run_id),
+            )
+
+    def end_run(self, run_id: str, status: str, error: Optional[str] = None, diverged_epoch: Optional[int] = None) -> None:
+        """Mark a run failed, diverged or interrupted."""
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET status=?, error=?, diverged_epoch=?, finished_at=? WHERE id=?",
+                       (status, error, diverged_epoch, now(), run_id))
+
+    def reset_run(self, run_id: str) -> None:
+        """Forget a run's epochs and files (``--force``)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM artifacts WHERE run_id = ?", (run_id,))
+            db.execute("UPDATE runs SET status='queued', epochs_done=0, started_at=NULL, finished_at=NULL,"
+                       " error=NULL, diverged_epoch=NULL WHERE id=?", (run_id,))
+        shutil.rmtree(self.run_folder(run_id), ignore_errors=True)
+
+    # ------------------------------------------------------------ artifacts
+
+    def run_folder(self, run_id: str) -> Path:
+        return self.folder / ARTIFACTS / run_id
+
+    def save_artifact(self, run_id: str, kind: str, filename: str, data: bytes) -> Path:
+        """Write a file of a run atomically and record it."""
+        path = self.run_folder(run_id) / filename
+        write_bytes_atomic(path, data)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO artifacts (run_id, kind, path, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, kind, str(path.relative_to(self.folder)), len(data), hashlib.sha256(data).hexdigest(), now()),
+            )
+        return path
+
+    def artifact_path(self, run_id: str, kind: str) -> Optional[Path]:
+        row = self.db.execute("SELECT path FROM artifacts WHERE run_id = ? AND kind = ?", (run_id, kind)).fetchone()
+        if row is None:
+            return None
+        path = self.folder / row[0]
+        return path if path.exists() else None
+
+    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM artifacts WHERE run_id = ? ORDER BY kind", (run_id,)).fetchall()
+        return [dict(row) for row in rows]
+
+    def save_checkpoint(self, run_id: str, state: dict[str, Any]) -> Path:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        return self.save_artifact(run_id, "checkpoint", "checkpoint.pt", buffer.getvalue())
+
+    def load_checkpoint(self, run_id: str) -> Optional[dict[str, Any]]:
+        """The run's resumable state, or None; read with ``weights_only=True`` (nothing executes)."""
+        path = self.artifact_path(run_id, "checkpoint")
+        if path is None:
+            return None
+        return load_state(path, CHECKPOINT_KEYS, "checkpoint")
+
+    def drop_checkpoint(self, run_id: str) -> None:
+        path = self.artifact_path(run_id, "checkpoint")
+        with self.transaction() as db:
+            db.execute("DELETE FROM artifacts WHERE run_id = ? AND kind = 'checkpoint'", (run_id,))
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def save_weights(self, run_id: str, state_dict: dict[str, torch.Tensor]) -> Path:
+        from safetensors.torch import save
+
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+        return self.save_artifact(run_id, "weights", "weights.safetensors", save(tensors))
+
+    def load_weights(self, run_id: str) -> dict[str, torch.Tensor]:
+        from safetensors.torch import load_file
+
+        path = self.artifact_path(run_id, "weights")
+        if path is None:
+            raise StoreError(f"run {run_id} has no saved weights (is it finished? see 'cnnlab ls {self.folder}')")
+        try:
+            return load_file(str(path))
+        except Exception as error:  # safetensors raises its own types for damaged files
+            raise StoreError(f"{path}: not a readable safetensors weights file ({error})") from None
+
+
+def load_state(path: Path, required: set[str], what: str) -> dict[str, Any]:
+    """Load a torch-saved dict safely; refuse anything that is not the expected kind of dict."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a damaged file or a pickle asking for code: refused either way
+        raise StoreError(f"{path}: not a valid {what} ({type(error).__name__}: {str(error)[:200]}); "
+                         "delete it or rerun with --force") from None
+    if not isinstance(state, dict) or not required <= set(state):
+        raise StoreError(f"{path}: not a cnnlab {what} (expected a dict with {', '.join(sorted(required))}); "
+                         "delete it or rerun with --force")
+    return state
+
+
+def _run_record(row: sqlite3.Row) -> dict[str, Any]:
+    record = dict(row)
+    for key in ("sweep_json", "config_json", "split_sizes_json", "environment_json"):
+        value = record.pop(key)
+        record[key[:-5]] = json.loads(value) if value else None
+    return record
+
+
+def _study_record(row: sqlite3.Row) -> dict[str, Any]:
+    record = dict(row)
+    for key in ("spec_json", "environment_json"):
+        value = record.pop(key)
+        record[key[:-5]] = json.loads(value) if value else None
+    return record

@@ -1,0 +1,69 @@
+"""Device and thread selection, and the environment a run records."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from typing import Any, Optional
+
+import torch
+
+from cnnlab.errors import TrainError
+
+
+def select_device(requested: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), else the CPU."""
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise TrainError("train.device is 'cuda' but PyTorch sees no CUDA device; use 'auto' or 'cpu'")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def cpu_count() -> int:
+    """Cores this process may use (respects affinity masks and containers)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def configure_threads(threads: Optional[int]) -> int:
+    """Use ``threads`` CPU threads (default: every core this process may use)."""
+    count = threads or cpu_count()
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+    return count
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """What a result depends on besides its config: versions, machine, device, threads."""
+    import numpy
+
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": _cpu_name(),
+        "cores": cpu_count(),
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
