@@ -150,7 +150,7 @@ def command_summary(args: argparse.Namespace) -> int:
         if args.json:
             out.append({"configuration": config.label, **summary.to_dict()})
         else:
-            print(format_summary(summary, title=f'Model "{config.label}"'))
+            print(format_summary(summary, title=config.label))
             print()
     if args.json:
         _print_json(out)

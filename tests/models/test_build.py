@@ -121,7 +121,7 @@ def test_layer_records_carry_shapes_geometry_and_penalties():
     assert (conv2.l1, conv2.l2, conv2.activation) == (0.0, 0.01, "relu")
     assert built.info("flatten1").kernel is None and built.classifier.name == "dense1"
     assert isinstance(built.core_module("conv2"), nn.Conv2d) and isinstance(core_module(built.module.conv2), nn.Conv2d)
-    with pytest.raises(ModelError, match="did you mean 'conv1'"):
+    with pytest.raises(ModelError, match="did you mean 'conv[12]'"):
         built.info("conv3")
 
 
@@ -208,3 +208,16 @@ def test_both_penalties_on_one_layer_add_up():
 def test_penalty_is_zero_without_penalties():
     penalty = build_model(layers(arch.A2), CIFAR10, 10).penalty()
     assert penalty.shape == () and penalty.item() == 0.0 and not penalty.requires_grad
+
+
+def test_penalty_follows_parameters_replaced_by_a_conversion():
+    built = build_model(layers(arch.A2), CIFAR10, 10, variant({"l2": 0.1, "on": ["conv1"]}), generator_seed=0)
+    previous = torch.__future__.get_overwrite_module_params_on_conversion()
+    torch.__future__.set_overwrite_module_params_on_conversion(True)  # .to() makes new Parameter objects
+    try:
+        built.module.to(torch.float64)
+    finally:
+        torch.__future__.set_overwrite_module_params_on_conversion(previous)
+    penalty = built.penalty()
+    assert penalty.dtype == torch.float64
+    torch.testing.assert_close(penalty, 0.1 * built.core_module("conv1").weight.square().sum())

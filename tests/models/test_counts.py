@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cnnlab.models import build_model, infer_layers, resolve_layers
+from cnnlab.errors import ModelError
+from cnnlab.models import build_model, check_shapes, infer_layers, resolve_layers
 
 from . import architectures as arch
 from .architectures import CIFAR10, MNIST, layers, variant
@@ -51,3 +52,12 @@ def test_parameter_counts_match_keras(name, variant_data, input_shape, total, tr
 def test_counts_are_known_before_building():
     infos = infer_layers(resolve_layers(layers(arch.A2), variant(arch.A_BATCHNORM)), CIFAR10)
     assert sum(info.params for info in infos) == 1_443_558
+
+
+def test_check_shapes_makes_the_build_checks_without_torch_modules():
+    resolved = resolve_layers(layers(arch.D))
+    assert [info.name for info in check_shapes(resolved, MNIST, 10)][-1] == "dense2"
+    with pytest.raises(ModelError, match="100 classes"):
+        check_shapes(resolved, MNIST, 100)
+    with pytest.raises(ModelError, match="empty output"):
+        check_shapes(resolve_layers(layers(arch.A3)), (3, 6, 6))

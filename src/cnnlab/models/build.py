@@ -18,7 +18,7 @@ from torch import nn
 from cnnlab.errors import ModelError
 from cnnlab.models.init import check_init, initialize
 from cnnlab.models.layers import core_module, make_module
-from cnnlab.models.shapes import LayerInfo, infer_layers
+from cnnlab.models.shapes import LayerInfo, check_shapes
 from cnnlab.models.variants import ResolvedLayer, resolve_layers
 from cnnlab.registry import did_you_mean
 from cnnlab.spec.layers import Layer
@@ -58,10 +58,12 @@ class BuiltModel:
 
     @property
     def trainable_params(self) -> int:
+        """Parameters the optimizer updates (Keras' "Trainable params")."""
         return sum(info.trainable_params for info in self.layers)
 
     @property
     def non_trainable_params(self) -> int:
+        """Batch-norm moving means and variances, as Keras counts them."""
         return sum(info.non_trainable_params for info in self.layers)
 
     @property
@@ -70,6 +72,7 @@ class BuiltModel:
 
     @property
     def names(self) -> list[str]:
+        """Layer names in order (conv1, maxpool1, ...), as summary, explain and the report use them."""
         return [info.name for info in self.layers]
 
     def info(self, name: str) -> LayerInfo:
@@ -89,6 +92,7 @@ class BuiltModel:
 
     @property
     def classifier(self) -> LayerInfo:
+        """The last dense layer, whose outputs are the logits."""
         return [info for info in self.layers if info.kind == "dense"][-1]
 
 
@@ -130,8 +134,7 @@ def build_resolved(
 ) -> BuiltModel:
     """Build an already resolved layer list (see ``build_model``)."""
     check_init(init)
-    infos = infer_layers(resolved, input_shape)  # every shape and size check, nothing allocated
-    _check_classifier(infos, num_classes)
+    infos = check_shapes(resolved, input_shape, num_classes)  # every check, nothing allocated
     with _seeded(generator_seed):
         children = OrderedDict((item.name, make_module(item, info)) for item, info in zip(resolved, infos))
         module = nn.Sequential(children)
@@ -140,19 +143,3 @@ def build_resolved(
                  if item.kind in ("conv", "dense") and (item.l1 or item.l2)]
     return BuiltModel(module=module, layers=infos, input_shape=tuple(input_shape), resolved=list(resolved),
                       _penalized=penalized)
-
-
-def _check_classifier(infos: Sequence[LayerInfo], num_classes: Optional[int]) -> None:
-    if num_classes is None:
-        return
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ModelError(f"the number of classes must be a positive integer; got {num_classes!r}")
-    denses = [info for info in infos if info.kind == "dense"]
-    if not denses:
-        raise ModelError("the architecture has no dense layer; the last dense layer is the classifier")
-    classifier = denses[-1]
-    if classifier.output_shape[0] != num_classes:
-        raise ModelError(
-            f"the classifier {classifier.name} (the last dense layer) has {classifier.output_shape[0]} units "
-            f"but the dataset has {num_classes} classes; set its units to {num_classes}"
-        )

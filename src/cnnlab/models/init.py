@@ -16,6 +16,7 @@ INIT_SCHEMES = ("default", "keras", "xavier", "he")
 
 
 def check_init(scheme: str) -> None:
+    """A ModelError with a did-you-mean for an unknown scheme, checked before anything is built."""
     if scheme not in INIT_SCHEMES:
         raise ModelError(
             f"unknown init '{scheme}'{did_you_mean(str(scheme), INIT_SCHEMES)}; known: {', '.join(INIT_SCHEMES)}"

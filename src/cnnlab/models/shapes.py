@@ -131,7 +131,37 @@ def infer_layers(resolved: Sequence[ResolvedLayer], input_shape: Sequence[int]) 
     return infos
 
 
+def check_shapes(resolved: Sequence[ResolvedLayer], input_shape: Sequence[int],
+                 num_classes: Optional[int] = None) -> list[LayerInfo]:
+    """Every check ``build_model`` makes, without allocating: shapes, sizes and classifier units.
+
+    Lets the CLI check a whole study (every architecture x variant x sweep point) against a
+    dataset's known shape before anything is downloaded or trained.
+    """
+    infos = infer_layers(resolved, input_shape)
+    check_classifier(infos, num_classes)
+    return infos
+
+
+def check_classifier(infos: Sequence[LayerInfo], num_classes: Optional[int]) -> None:
+    """The classifier (the last dense layer) must have one unit per class."""
+    if num_classes is None:
+        return
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ModelError(f"the number of classes must be a positive integer; got {num_classes!r}")
+    denses = [info for info in infos if info.kind == "dense"]
+    if not denses:
+        raise ModelError("the architecture has no dense layer; the last dense layer is the classifier")
+    classifier = denses[-1]
+    if classifier.output_shape[0] != num_classes:
+        raise ModelError(
+            f"the classifier {classifier.name} (the last dense layer) has {classifier.output_shape[0]} units "
+            f"but the dataset has {num_classes} classes; set its units to {num_classes}"
+        )
+
+
 def check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+    """The input shape as a (C, H, W) tuple of positive ints, or a ModelError saying what it got."""
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
         raise ModelError(

@@ -19,6 +19,8 @@ COLUMN_WIDTHS = (29, 26, 10)
 
 @dataclass(frozen=True)
 class SummaryRow:
+    """One table row: a layer's name, Keras class, channels-last output shape and parameter count."""
+
     name: str
     keras_type: str
     output_shape: tuple[Optional[int], ...]  # Keras order, batch first as None

@@ -63,6 +63,7 @@ class ResolvedLayer:
 
     @property
     def kind(self) -> str:
+        """The layer type: conv, maxpool, dense, ..."""
         return self.layer.type
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +73,7 @@ class ResolvedLayer:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ResolvedLayer":
+        """Read back what ``to_dict`` wrote (the layer is validated like a spec item)."""
         try:
             layer = item_layer(_ITEM_ADAPTER.validate_python(data["layer"]))
         except (ValidationError, KeyError) as error:
@@ -288,4 +290,5 @@ def resolved_to_dicts(resolved: Sequence[ResolvedLayer]) -> list[dict[str, Any]]
 
 
 def resolved_from_dicts(data: Sequence[dict[str, Any]]) -> list[ResolvedLayer]:
+    """The inverse of ``resolved_to_dicts``."""
     return [ResolvedLayer.from_dict(item) for item in data]

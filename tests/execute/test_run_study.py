@@ -1,0 +1,87 @@
+"""Running whole studies: determinism, skip on rerun, resume equals uninterrupted, contained failures."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnnlab.api import open_store, run_study
+from cnnlab.execute.progress import StudyProgress
+
+COMPARED = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "penalty")
+
+
+def _curves(folder):
+    with open_store(folder) as store:
+        return {run["id"]: [tuple(e[k] for k in COMPARED) for e in store.epochs(run["id"])] for run in store.runs()}
+
+
+def test_same_spec_and_seed_give_identical_epoch_metrics(tmp_path, tiny_study):
+    first = run_study(tiny_study, tmp_path / "a")
+    second = run_study(tiny_study, tmp_path / "b")
+    assert first.outcome.ok and second.outcome.statuses == {"done": 2}
+    assert _curves(tmp_path / "a") == _curves(tmp_path / "b")
+    assert all(len(c) == 3 for c in _curves(tmp_path / "a").values())
+
+
+def test_rerun_trains_nothing_and_force_trains_everything(tmp_path, tiny_study):
+    run_study(tiny_study, tmp_path)
+    again = run_study(tiny_study, tmp_path)
+    assert again.outcome.skipped == 2 and again.outcome.statuses == {}
+    forced = run_study(tiny_study, tmp_path, force=True)
+    assert forced.outcome.skipped == 0 and forced.outcome.statuses == {"done": 2}
+
+
+class _InterruptAt(StudyProgress):
+    """Acts like Ctrl-C at the end of one epoch of one run."""
+
+    def __init__(self, run_number: int, epoch: int):
+        self.run_number, self.epoch, self.runs = run_number, epoch, 0
+
+    def run_start(self, *args) -> None:
+        self.runs += 1
+
+    def on_epoch_end(self, epoch, logs) -> None:
+        if self.runs == self.run_number and epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("interrupt_epoch", [1, 3])
+def test_resume_after_interruption_equals_the_uninterrupted_run(tmp_path, tiny_study, interrupt_epoch):
+    # Everything with state across epochs: dropout, augmentation, plateau schedule, early stopping.
+    tiny_study["dataset"]["augment"] = ["hflip", {"crop": 1}]
+    tiny_study["train"].update(epochs=6, schedule={"name": "plateau", "patience": 1, "factor": 0.5},
+                               early_stopping={"monitor": "val_loss", "patience": 10})
+    reference = run_study(tiny_study, tmp_path / "reference")
+    assert reference.outcome.ok
+
+    stopped = run_study(tiny_study, tmp_path / "resumed", progress=_InterruptAt(2, interrupt_epoch))
+    assert stopped.outcome.interrupted
+    with open_store(tmp_path / "resumed") as store:
+        statuses = sorted(r["status"] for r in store.runs())
+    assert statuses == ["done", "interrupted"]
+    resumed = run_study(tiny_study, tmp_path / "resumed")
+    assert resumed.outcome.skipped == 1 and resumed.outcome.statuses == {"done": 1}
+    assert _curves(tmp_path / "resumed") == _curves(tmp_path / "reference")
+    with open_store(tmp_path / "resumed") as a, open_store(tmp_path / "reference") as b:
+        for run in a.runs():
+            other = b.run(run["id"])
+            assert run["test_accuracy"] == other["test_accuracy"]
+            assert run["best_epoch"] == other["best_epoch"]
+    assert not list((tmp_path / "resumed").rglob(".tmp-cnnlab-*"))
+
+
+def test_diverged_and_failed_runs_are_contained(tmp_path, tiny_study):
+    tiny_study["variants"] = {"none": {}}
+    tiny_study["architectures"]["exploding"] = [{"conv": 4}, "flatten", {"dense": 64}, {"dense": 10}]
+    tiny_study["architectures"]["wrong_classes"] = ["flatten", {"dense": 7}]
+    tiny_study["sweep"] = {}
+    tiny_study["train"]["optimizer"] = {"name": "sgd", "lr": 50.0, "momentum": 0.9}
+    tiny_study["architectures"]["small"] = ["flatten", {"dense": 10}]
+    result = run_study(tiny_study, tmp_path)
+    with open_store(tmp_path) as store:
+        runs = {r["architecture"]: r for r in store.runs()}
+    assert runs["exploding"]["status"] == "diverged" and runs["exploding"]["diverged_epoch"] == 0
+    assert "loss became" in runs["exploding"]["error"]
+    assert runs["wrong_classes"]["status"] == "failed" and "7" in runs["wrong_classes"]["error"]
+    assert not result.outcome.ok
+    assert result.outcome.statuses.get("failed") == 1 and result.outcome.statuses.get("diverged", 0) >= 1

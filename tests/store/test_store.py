@@ -1,0 +1,145 @@
+"""The run store: a real SQLite file, round trips, resume bookkeeping, safe loading."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import torch
+
+from cnnlab.errors import StoreError
+from cnnlab.spec.loader import parse_study
+from cnnlab.spec.plan import expand
+from cnnlab.store import SCHEMA_VERSION, Store
+from cnnlab.store.lock import StoreLock
+
+
+@pytest.fixture
+def plan(tiny_study):
+    return expand(parse_study(tiny_study))
+
+
+def _info():
+    return {"params_total": 10, "params_trainable": 8, "params_non_trainable": 2, "split_hash": "abc",
+            "split_sizes": {"train": 4}, "code_version": "0", "environment": {"torch": torch.__version__}}
+
+
+def test_store_round_trip_through_a_real_sqlite_file(tmp_path, plan):
+    with Store(tmp_path) as store:
+        store.save_study("tiny", "name: tiny\n", {"name": "tiny"}, "tiny.yaml", {"device": "cpu"})
+        store.register_runs(plan)
+        run_id = plan[0].run_id
+        store.start_run(run_id, _info())
+        store.record_epoch(run_id, 0, {"train_loss": 1.5, "train_accuracy": 0.5, "val_loss": 1.2, "val_accuracy": 0.6,
+                                       "lr": 0.01, "seconds": 0.3, "train_images_per_second": 100.0})
+        store.finish_run(run_id, {"train_accuracy": 0.5, "val_accuracy": 0.6, "test_accuracy": 0.55, "best_epoch": 0,
+                                  "train_seconds": 0.3})
+    # Read back with plain sqlite3: the file is an ordinary database others can query.
+    db = sqlite3.connect(tmp_path / "cnnlab.sqlite")
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    with Store(tmp_path, create=False) as store:
+        runs = store.runs("tiny")
+        assert [r["id"] for r in runs] == [c.run_id for c in plan]
+        assert runs[0]["status"] == "done" and runs[1]["status"] == "queued"
+        assert runs[0]["config"] == plan[0].model_dump(mode="json")
+        assert runs[0]["params_total"] == 10 and runs[0]["test_accuracy"] == 0.55
+        assert store.epochs(run_id)[0]["val_accuracy"] == 0.6
+        assert store.study()["spec_text"] == "name: tiny\n"
+
+
+def test_registering_again_keeps_finished_runs(tmp_path, plan):
+    with Store(tmp_path) as store:
+        store.save_study("tiny", "", {}, None, {})
+        store.register_runs(plan)
+        store.finish_run(plan[0].run_id, {"val_accuracy": 0.9})
+        store.register_runs(plan)
+        assert store.run(plan[0].run_id)["status"] == "done"
+
+
+def test_truncate_epochs_forgets_what_a_resume_will_redo(tmp_path, plan):
+    with Store(tmp_path) as store:
+        store.save_study("tiny", "", {}, None, {})
+        store.register_runs(plan)
+        for epoch in range(4):
+            store.record_epoch(plan[0].run_id, epoch, {"train_loss": float(epoch)})
+        store.truncate_epochs(plan[0].run_id, 2)
+        assert [e["epoch"] for e in store.epochs(plan[0].run_id)] == [0, 1]
+        assert store.run(plan[0].run_id)["epochs_done"] == 2
+
+
+def test_weights_and_checkpoints_round_trip(tmp_path, plan):
+    with Store(tmp_path) as store:
+        store.save_study("tiny", "", {}, None, {})
+        store.register_runs(plan)
+        run_id = plan[0].run_id
+        weights = {"conv1.conv.weight": torch.randn(4, 1, 3, 3), "batchnorm1.num_batches_tracked": torch.tensor(3)}
+        store.save_weights(run_id, weights)
+        loaded = store.load_weights(run_id)
+        assert all(torch.equal(loaded[k], v) for k, v in weights.items())
+        state = {"format": 1, "epochs_done": 2, "model": weights, "optimizer": {}, "schedule": {},
+                 "rng_torch": torch.get_rng_state(), "rng_data": torch.Generator().get_state(), "history": []}
+        store.save_checkpoint(run_id, state)
+        assert store.load_checkpoint(run_id)["epochs_done"] == 2
+        store.drop_checkpoint(run_id)
+        assert store.load_checkpoint(run_id) is None
+        assert not list(tmp_path.rglob(".tmp-cnnlab-*"))
+
+
+class _Boom:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch /tmp/cnnlab-pwned",))
+
+
+def test_a_checkpoint_that_runs_code_or_is_not_a_state_dict_is_refused(tmp_path, plan):
+    import pickle
+
+    with Store(tmp_path) as store:
+        store.save_study("tiny", "", {}, None, {})
+        store.register_runs(plan)
+        run_id = plan[0].run_id
+        store.save_artifact(run_id, "checkpoint", "checkpoint.pt", pickle.dumps({"format": 1, "x": _Boom()}))
+        with pytest.raises(StoreError, match="not a valid checkpoint"):
+            store.load_checkpoint(run_id)
+        import io
+
+        buffer = io.BytesIO()
+        torch.save([1, 2, 3], buffer)
+        store.save_artifact(run_id, "checkpoint", "checkpoint.pt", buffer.getvalue())
+        with pytest.raises(StoreError, match="not a cnnlab checkpoint"):
+            store.load_checkpoint(run_id)
+    import os
+
+    assert not os.path.exists("/tmp/cnnlab-pwned")
+
+
+def test_open_missing_store_says_what_to_do(tmp_path):
+    with pytest.raises(StoreError, match="cnnlab run"):
+        Store(tmp_path / "nothing", create=False)
+
+
+def test_second_process_on_the_same_study_is_refused_with_its_pid(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from cnnlab.store.lock import StoreLock\n"
+        f"lock = StoreLock({str(tmp_path)!r}, 'tiny').__enter__(); print('locked', flush=True); time.sleep(30)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StoreError, match=f"pid {holder.pid}"):
+            StoreLock(tmp_path, "tiny").__enter__()
+        with StoreLock(tmp_path, "another study"):
+            pass  # another study in the same folder is fine
+    finally:
+        holder.kill()
+        holder.wait()
+    with StoreLock(tmp_path, "tiny"):
+        pass  # released when the holder died
+    assert os.getpid()
