@@ -40,8 +40,8 @@ def test_plateau_cuts_after_patience_epochs_without_improvement_and_survives_a_c
 
 def test_early_stopping_counts_patience_like_keras():
     stopper = EarlyStopper(EarlyStopping(monitor="val_accuracy", patience=2))
-    decisions = [stopper.observe(e, {"val_accuracy": v}) for e, v in enumerate([0.5, 0.6, 0.55, 0.58, 0.7])]
-    assert decisions == [False, False, False, True, False]
+    decisions = [stopper.observe(e, {"val_accuracy": v}) for e, v in enumerate([0.5, 0.6, 0.55, 0.58])]
+    assert decisions == [False, False, False, True]
     assert stopper.best_epoch == 1 and stopper.stopped_epoch == 3
 
 

@@ -98,8 +98,7 @@ def load_batch(stream: BinaryIO, where: str) -> dict[str, Any]:
             f"CIFAR batches hold only dicts, lists, strings and numpy arrays, so it was refused and nothing "
             f"was run. Delete the file and download the dataset from its official source."
         ) from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            MemoryError, OSError, zlib.error) as error:
+    except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as error:
         raise DataError(f"{where} could not be read as a CIFAR batch ({type(error).__name__}: {error}); "
                         f"the file is damaged. Delete it and download the dataset again.") from None
     if not isinstance(batch, dict):
@@ -177,8 +176,12 @@ def read_folder_members(folder: Path, wanted: set[str]) -> dict[str, dict[str, A
         path = folder.parent / member
         if path.is_symlink() or not path.is_file():
             continue
-        with open(path, "rb") as stream:
-            found[member] = load_batch(stream, str(path))
+        try:
+            with open(path, "rb") as stream:
+                found[member] = load_batch(stream, str(path))
+        except (OSError, EOFError) as error:
+            raise DataError(f"{path} could not be read ({type(error).__name__}: {error}); it is truncated or "
+                            f"damaged. Delete the folder and download the dataset again.") from None
     return found
 
 

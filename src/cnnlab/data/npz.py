@@ -59,21 +59,30 @@ def _part(arrays: Mapping[str, np.ndarray], x_key: str, y_key: str, path: Path) 
     return dataset_from_numpy(images, _labels(arrays[y_key], len(images), f"{path}: '{y_key}'"))
 
 
+def _arrays(npz: Any, path: Path) -> dict[str, np.ndarray]:
+    keys = set(npz.files)
+    missing = {"x_train", "y_train"} - keys
+    if missing:
+        raise DataError(f"{path} has no {' or '.join(sorted(missing))}; it holds {', '.join(sorted(keys)) or 'nothing'}. "
+                        f"Save it with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...).")
+    if ("x_test" in keys) != ("y_test" in keys):
+        raise DataError(f"{path} has only one of x_test and y_test; give both or neither.")
+    return {key: npz[key] for key in keys & {"x_train", "y_train", "x_test", "y_test", "class_names"}}
+
+
 def read_npz(path: str | Path) -> tuple[ArrayDataset, Optional[ArrayDataset], Optional[list[str]]]:
     """Training part, test part (or None) and class names (or None) of an .npz file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} does not exist (dataset 'npz' reads the file named by 'path:').")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            keys = set(npz.files)
-            missing = {"x_train", "y_train"} - keys
-            if missing:
-                raise DataError(f"{path} has no {' or '.join(sorted(missing))}; it holds {', '.join(sorted(keys)) or 'nothing'}. "
-                                f"Save it with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...).")
-            if ("x_test" in keys) != ("y_test" in keys):
-                raise DataError(f"{path} has only one of x_test and y_test; give both or neither.")
-            arrays = {key: npz[key] for key in keys & {"x_train", "y_train", "x_test", "y_test", "class_names"}}
+        with open(path, "rb") as handle:  # ours to close, whatever np.load makes of the file
+            npz = np.load(handle, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise DataError(f"{path} holds a single array (.npy), not the named arrays of an .npz; save it with "
+                                f"np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...).")
+            with npz:
+                arrays = _arrays(npz, path)
     except DataError:
         raise
     except ValueError as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from cnnlab.spec.study import EarlyStopping
@@ -34,7 +34,6 @@ class EarlyStopper:
     best_epoch: int = -1
     wait: int = 0
     stopped_epoch: Optional[int] = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def observe(self, epoch: int, logs: dict[str, float]) -> bool:
         """Record an epoch; True when training should stop."""

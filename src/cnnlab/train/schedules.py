@@ -25,6 +25,9 @@ class LRSchedule:
     epochs: int
     state: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Subclasses set their initial state here."""
+
     def rate(self, epoch: int) -> float:
         """The rate for ``epoch`` (0-based)."""
         warmup = self.spec.warmup_epochs
