@@ -87,7 +87,7 @@ def command_spec(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"study": study.name, "runs": [{"id": c.run_id, **c.model_dump(mode="json")} for c in plan],
                      "problems": problems})
-        return 2 if problems else 0
+        return 1 if problems else 0
     sweep = len(plan) // max(len(study.architectures) * len(study.variants) * study.repeats * max(study.evaluate.kfold, 1), 1)
     print(f"Study '{study.name}': {len(plan)} runs = {len(study.architectures)} architectures x "
           f"{len(study.variants)} variants x {sweep} sweep points x {study.repeats} repeats"
@@ -97,9 +97,11 @@ def command_spec(args: argparse.Namespace) -> int:
     for number, config in enumerate(plan, start=1):
         fold = "" if config.fold is None else f" fold {config.fold}"
         print(f"{number:>4}  {config.run_id}  {config.label}  repeat {config.repeat}{fold}  seed {config.seed}")
+    if problems:
+        print(f"{len(problems)} configuration(s) cannot be built; their runs would fail:", file=sys.stderr)
     for problem in problems:
-        print(f"problem: {problem}", file=sys.stderr)
-    return 2 if problems else 0
+        print(f"  {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def check_models(study: Any, plan: list[Any]) -> list[str]:
@@ -174,13 +176,21 @@ def command_datasets(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(rows)
         return 0
-    from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="cnnlab datasets", title_justify="left")
-    for column in ("name", "shape", "classes", "train", "test", "state", "description"):
-        table.add_column(column, overflow="fold")
+    def count(value: Any) -> str:
+        return "-" if value is None else f"{value:,}"
+
+    cells = [("name", "shape", "classes", "train", "test")]
     for row in rows:
-        table.add_row(*(str(row.get(column, "")) for column in ("name", "shape", "classes", "train", "test", "state", "description")))
-    Console().print(table)
+        shape = "x".join(map(str, row["shape"])) if row["shape"] else "from files"
+        cells.append((row["name"], shape, count(row["classes"]), count(row["train"]), count(row["test"])))
+    widths = [max(len(line[i]) for line in cells) for i in range(5)]
+    for number, line in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)) + ("  files" if number == 0 else ""), end="")
+        if number:
+            row = rows[number - 1]
+            print(f"  {row['state']}")
+            print(f"{'':<{widths[0]}}  {row['description']}")
+        else:
+            print()
     return 0

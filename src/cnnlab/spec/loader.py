@@ -120,7 +120,7 @@ def _message(error: dict[str, Any]) -> str:
         msg = msg[len("Value error, "):]
     elif msg == "Field required":
         return "this field is required"
-    if error["type"] in ("unknown_key", "layer_type", "layer_item", "dataset_name", "sweep_key"):
+    if error["type"] in ("unknown_key", "layer_type", "layer_item", "dataset_name", "sweep_key", "split_count"):
         return msg
     found = error.get("input")
     if not isinstance(found, (dict, list)) and found is not None:

@@ -50,9 +50,18 @@ class SplitPart(SpecModel):
     @field_validator("count", mode="before")
     @classmethod
     def _float_or_int(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise PydanticCustomError("count", "expected a count, a fraction, 'rest' or 'all'")
-        if isinstance(value, float) and value > 1.0 and value.is_integer():
+        # One message instead of one per member of the union.
+        valid = (
+            value in ("rest", "all")
+            or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**9)
+            or (isinstance(value, float) and (0.0 < value <= 1.0 or (value > 1.0 and value.is_integer() and value <= 1e9)))
+        )
+        if not valid:
+            raise PydanticCustomError(
+                "split_count", "expected a count (0 or more), a fraction in (0, 1], 'rest' or 'all'; found {found}",
+                {"found": repr(value)[:40]},
+            )
+        if isinstance(value, float) and value > 1.0:
             return int(value)
         return value
 
