@@ -21,7 +21,7 @@ def plan(tiny_study):
 
 def _info():
     return {"params_total": 10, "params_trainable": 8, "params_non_trainable": 2, "split_hash": "abc",
-            "split_sizes": {"train": 4}, "code_version": "0", "environment": {"torch": torch.__version__}}
+            "split_sizes": {"train": 4}, "input_shape": [1, 8, 8], "class_names": list("0123456789"), "code_version": "0", "environment": {"torch": torch.__version__}}
 
 
 def test_store_round_trip_through_a_real_sqlite_file(tmp_path, plan):

@@ -36,9 +36,11 @@ class StoreSink(RunSink):
     def checkpoint(self, run_id: str, epoch: int, state: dict[str, Any]) -> None:
         self.store.save_checkpoint(run_id, state)
 
-    def finished(self, run_id: str, result: dict[str, Any], weights: dict[str, torch.Tensor], predictions: bytes) -> None:
+    def finished(self, run_id: str, result: dict[str, Any], weights: dict[str, torch.Tensor], predictions: bytes,
+                 examples: bytes) -> None:
         self.store.save_weights(run_id, weights)
         self.store.save_artifact(run_id, "predictions", "predictions.npz", predictions)
+        self.store.save_artifact(run_id, "examples", "examples.npz", examples)
         self.store.finish_run(run_id, result)
         self.store.drop_checkpoint(run_id)
 

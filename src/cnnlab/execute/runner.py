@@ -34,7 +34,8 @@ class RunSink:
     def started(self, run_id: str, info: dict[str, Any], resumed_from: int) -> None: ...
     def epoch(self, run_id: str, epoch: int, logs: dict[str, float]) -> None: ...
     def checkpoint(self, run_id: str, epoch: int, state: dict[str, Any]) -> None: ...
-    def finished(self, run_id: str, result: dict[str, Any], weights: dict[str, torch.Tensor], predictions: bytes) -> None: ...
+    def finished(self, run_id: str, result: dict[str, Any], weights: dict[str, torch.Tensor], predictions: bytes,
+                 examples: bytes) -> None: ...
     def ended(self, run_id: str, status: str, error: Optional[str], diverged_epoch: Optional[int]) -> None: ...
 
 
@@ -104,20 +105,43 @@ def split_hash(splits: Splits, train: ArrayDataset, limit: Optional[int]) -> str
     return hashlib.sha256(f"{splits.fingerprint}:{limit}:{len(train)}".encode()).hexdigest()
 
 
-def predictions_npz(model: torch.nn.Module, splits: Splits, normalizer: Normalizer, device: torch.device,
-                    autocast: bool) -> bytes:
-    """Softmax outputs and labels of the val and test splits, for confusion matrices and examples."""
+EXAMPLES_PER_KIND = 16
+
+
+def _npz(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def evaluation_files(model: torch.nn.Module, splits: Splits, normalizer: Normalizer, device: torch.device,
+                     autocast: bool) -> tuple[bytes, bytes]:
+    """Two npz files: softmax outputs and labels of the val and test splits (for confusion
+    matrices), and a few correct and wrong images of the last of them (for example grids)."""
     arrays: dict[str, np.ndarray] = {}
+    examples: dict[str, np.ndarray] = {}
     for name in ("val", "test"):
         data = getattr(splits, name)
         if data is None or not len(data):
             continue
         result = evaluate(model, data, normalizer, device, autocast=autocast, keep_probabilities=True)
-        arrays[f"{name}_labels"] = data.labels.numpy().astype(np.int64)
-        arrays[f"{name}_probabilities"] = result.probabilities.numpy().astype(np.float32)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return buffer.getvalue()
+        labels = data.labels.numpy().astype(np.int64)
+        probabilities = result.probabilities.numpy().astype(np.float32)
+        arrays[f"{name}_labels"], arrays[f"{name}_probabilities"] = labels, probabilities
+        predicted, confidence = probabilities.argmax(1), probabilities.max(1)
+        right = np.flatnonzero(predicted == labels)[:EXAMPLES_PER_KIND]
+        wrong = np.flatnonzero(predicted != labels)
+        # The first mistakes, then the most confident ones (the most instructive).
+        confident = wrong[np.argsort(-confidence[wrong], kind="stable")][:EXAMPLES_PER_KIND]
+        chosen = {"correct": right, "wrong": wrong[:EXAMPLES_PER_KIND], "confident_wrong": confident}
+        examples = {"split": np.array(name)}
+        for kind, index in chosen.items():
+            examples[f"{kind}_index"] = index.astype(np.int64)
+            examples[f"{kind}_images"] = data.images[torch.from_numpy(index)].numpy()
+            examples[f"{kind}_labels"] = labels[index]
+            examples[f"{kind}_predicted"] = predicted[index].astype(np.int64)
+            examples[f"{kind}_confidence"] = confidence[index]
+    return _npz(arrays), _npz(examples)
 
 
 def train_run(
@@ -148,6 +172,7 @@ def train_run(
             "params_non_trainable": built.non_trainable_params,
             "split_hash": split_hash(splits, train, config.limit_train),
             "split_sizes": {**splits.sizes, "train": len(train)},
+            "input_shape": list(splits.input_shape), "class_names": list(splits.class_names),
             "code_version": code_version(), "environment": environment(device),
         }
         sink.started(run_id, info, trainer.start_epoch)
@@ -167,8 +192,8 @@ def train_run(
         sink.ended(run_id, "failed", f"{detail} (at {Path(where.filename).name}:{where.lineno})", None)
         return "failed"
     summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
-    predictions = predictions_npz(trainer.model, splits, data.normalizer, device, trainer.autocast)
-    sink.finished(run_id, summary, trainer.model.state_dict(), predictions)
+    predictions, examples = evaluation_files(trainer.model, splits, data.normalizer, device, trainer.autocast)
+    sink.finished(run_id, summary, trainer.model.state_dict(), predictions, examples)
     return "done"
 
 

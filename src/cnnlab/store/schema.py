@@ -9,12 +9,16 @@ sub-folder per run id (weights, resumable checkpoint, predictions). Tables:
 - ``runs``: one row per run; ``id`` is the stable hash of the run's resolved config
   (``cnnlab.spec.plan.run_id``). ``status`` is queued, running, interrupted, done, failed or
   diverged. Holds the config JSON, parameter counts, the hash of the exact split indices,
-  the code version and environment, timings, the final metrics (of the weights the run ends
+  the input shape and class names, the code version and environment, timings, the final metrics (of the weights the run ends
   with; best weights when early stopping restored them), the best validation metrics and
   the error of a failed run or the epoch where a run diverged.
 - ``epochs``: per-epoch metrics of each run (0-based ``epoch``).
-- ``artifacts``: files of a run, by kind (weights, checkpoint, predictions), with size and
-  sha256; paths are relative to the store folder.
+- ``artifacts``: files of a run, by kind, with size and sha256; paths are relative to the store
+  folder. Kinds: ``weights`` (safetensors state dict), ``checkpoint`` (resumable state while
+  the run is unfinished; loaded with ``weights_only=True``), ``predictions`` (npz: labels and
+  softmax outputs of the val and test splits), ``examples`` (npz: a few correctly and wrongly
+  classified evaluation images as uint8 with labels, predictions and confidences, so the report
+  can show them without the dataset).
 """
 
 SCHEMA_VERSION = 1
@@ -54,6 +58,8 @@ CREATE TABLE IF NOT EXISTS runs (
     params_non_trainable INTEGER,
     split_hash TEXT,
     split_sizes_json TEXT,
+    input_shape_json TEXT,
+    class_names_json TEXT,
     code_version TEXT,
     environment_json TEXT,
     created_at TEXT NOT NULL,

@@ -162,9 +162,11 @@ class Store:
             db.execute(
                 "UPDATE runs SET status='running', attempts=attempts+1, started_at=COALESCE(started_at, ?),"
                 " params_total=?, params_trainable=?, params_non_trainable=?, split_hash=?, split_sizes_json=?,"
-                " code_version=?, environment_json=?, error=NULL, diverged_epoch=NULL WHERE id=?",
+                " input_shape_json=?, class_names_json=?, code_version=?, environment_json=?, error=NULL,"
+                " diverged_epoch=NULL WHERE id=?",
                 (now(), info["params_total"], info["params_trainable"], info["params_non_trainable"],
-                 info["split_hash"], _json(info["split_sizes"]), info["code_version"], _json(info["environment"]), run_id),
+                 info["split_hash"], _json(info["split_sizes"]), _json(info["input_shape"]), _json(info["class_names"]),
+                 info["code_version"], _json(info["environment"]), run_id),
             )
 
     def record_epoch(self, run_id: str, epoch: int, logs: dict[str, float]) -> None:
@@ -291,7 +293,7 @@ def load_state(path: Path, required: set[str], what: str) -> dict[str, Any]:
 
 def _run_record(row: sqlite3.Row) -> dict[str, Any]:
     record = dict(row)
-    for key in ("sweep_json", "config_json", "split_sizes_json", "environment_json"):
+    for key in ("sweep_json", "config_json", "split_sizes_json", "input_shape_json", "class_names_json", "environment_json"):
         value = record.pop(key)
         record[key[:-5]] = json.loads(value) if value else None
     return record
