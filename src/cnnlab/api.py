@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+from cnnlab.analysis.comparisons import run_results
+from cnnlab.analysis.selection import final_config, select_best
 from cnnlab.analysis.tables import ResultRow, result_rows
 from cnnlab.errors import SpecError
 from cnnlab.execute.local import PlanOutcome, execute_local
@@ -90,10 +92,24 @@ def run_study(
         started = time.perf_counter()
         try:
             outcome = execute_local(plan, store, cache, progress, force=force, threads=threads)
+            if study.evaluate.retrain_on == "train+val" and not outcome.interrupted:
+                final = _final_retrain(store, study, plan)
+                if final is not None:
+                    progress.message(f"Retraining the best configuration on train+val: {final.label}, "
+                                     f"{final.train.epochs} epochs; then measuring the test split once")
+                    retrain = execute_local(plan + [final], store, cache, progress, force=False, threads=threads)
+                    outcome.merge(retrain, final.run_id)
+                    plan = plan + [final]
         finally:
             store.add_wall_time(study.name, time.perf_counter() - started)
         rows = result_rows(store.runs(study.name))
     return StudyRun(outcome, folder, rows, plan)
+
+
+def _final_retrain(store: Store, study: Study, plan: list[RunConfig]) -> Optional[RunConfig]:
+    """The retrain of the configuration selected on validation (None when nothing finished)."""
+    selection = select_best(run_results(store, study.name), study.evaluate.select)
+    return final_config(selection, plan) if selection is not None else None
 
 
 def open_store(folder: Union[str, Path]) -> Store:

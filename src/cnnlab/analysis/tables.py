@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional, Sequence
 
+from cnnlab.analysis.statistics import mean_interval
 from cnnlab.spec.plan import configuration_label
 
 
@@ -37,6 +38,9 @@ class ResultRow:
     test_loss: Optional[float] = None
     gap: Optional[float] = None  # train - val accuracy of the final weights
     run_ids: list[str] = field(default_factory=list)
+    phase: str = "select"
+    # 95% t-interval (low, high) per metric over the finished repeats/folds; absent for one run.
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,20 +72,29 @@ def result_rows(runs: list[dict[str, Any]]) -> list[ResultRow]:
             params_total=first.get("params_total"), params_trainable=first.get("params_trainable"),
             params_non_trainable=first.get("params_non_trainable"), run_ids=[r["id"] for r in members],
         )
+        row.phase = first.get("phase", "select")
         if done:
             for name in ("train_seconds", "train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss"):
                 setattr(row, name, _mean([r.get(name) for r in done]))
+                values = [r[name] for r in done if r.get(name) is not None]
+                if len(values) > 1 and name != "train_seconds":
+                    interval = mean_interval(values)
+                    row.ci[name] = (interval.low, interval.high)
             row.best_epoch = _mean([r["best_epoch"] + 1 if r.get("best_epoch") is not None else None for r in done])
             row.epochs = _mean([r.get("epochs_done") for r in done])
             if row.train_accuracy is not None and row.val_accuracy is not None:
                 row.gap = row.train_accuracy - row.val_accuracy
         rows.append(row)
-    rows.sort(key=lambda r: (r.val_accuracy is None, -(r.val_accuracy or 0.0), -(r.train_accuracy or 0.0)))
+    rows.sort(key=lambda r: (r.phase != "select", r.val_accuracy is None, -(r.val_accuracy or 0.0), -(r.train_accuracy or 0.0)))
     return rows
 
 
-def _percent(value: Optional[float]) -> str:
-    return "" if value is None else f"{100 * value:.2f}"
+def _percent(value: Optional[float], ci: Optional[tuple[float, float]] = None) -> str:
+    if value is None:
+        return ""
+    if ci is None:
+        return f"{100 * value:.2f}"
+    return f"{100 * value:.2f} ± {100 * (ci[1] - ci[0]) / 2:.2f}"
 
 
 def _number(value: Optional[float], digits: int = 4) -> str:
@@ -104,7 +117,8 @@ def result_cells(row: ResultRow) -> list[str]:
         row.configuration, _status_text(row),
         "" if row.params_total is None else f"{row.params_total:,}",
         _number(row.train_seconds, 1), _number(row.best_epoch, 1),
-        _percent(row.train_accuracy), _percent(row.val_accuracy), _percent(row.test_accuracy),
+        _percent(row.train_accuracy, row.ci.get("train_accuracy")), _percent(row.val_accuracy, row.ci.get("val_accuracy")),
+        _percent(row.test_accuracy, row.ci.get("test_accuracy")),
         _number(row.train_loss), _number(row.val_loss),
         "" if row.gap is None else f"{100 * row.gap:+.2f}",
     ]
@@ -120,8 +134,10 @@ def format_results(rows: list[ResultRow], title: str = "") -> str:
         lines.append(text.rstrip())
         if number == 0:
             lines.append("  ".join("-" * w for w in widths))
+    notes = ["Sorted by validation accuracy"]
+    if any(row.ci for row in rows):
+        notes.append("accuracies are means ± the half-width of a 95% t-interval over seeds (and folds)")
     if any(row.test_accuracy is not None for row in rows):
-        lines.append("Sorted by validation accuracy; test numbers are never used to choose.")
-    else:
-        lines.append("Sorted by validation accuracy.")
+        notes.append("test numbers are never used to choose")
+    lines.append("; ".join(notes) + ".")
     return "\n".join(lines)

@@ -61,6 +61,15 @@ class PlanOutcome:
     def ok(self) -> bool:
         return not self.interrupted and set(self.statuses) <= {"done"}
 
+    def merge(self, other: "PlanOutcome", run_id: str) -> None:
+        """Fold in a follow-up execution (the final retrain) that re-listed this plan's runs."""
+        self.total += 1
+        for status, count in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+        if not other.statuses:
+            self.skipped += 1
+        self.interrupted = self.interrupted or other.interrupted
+
     def describe(self) -> str:
         parts = [f"{count} {status}" for status, count in sorted(self.statuses.items())]
         if self.skipped:

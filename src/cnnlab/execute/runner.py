@@ -6,6 +6,7 @@ that the worker that trains never needs to write the store itself.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import traceback
@@ -57,11 +58,16 @@ class DataCache:
 
     def split(self, config: RunConfig) -> tuple[Splits, ArrayDataset]:
         """The run's splits and its training set (``limit_train`` applied)."""
-        key = repr((config.dataset.model_dump(), config.split_seed, config.kfold, config.fold, config.limit_train))
+        key = repr((config.dataset.model_dump(), config.split_seed, config.kfold, config.fold, config.limit_train,
+                    config.merge_val))
         if key not in self.splits:
+            fold = 0 if config.merge_val and config.kfold else config.fold
             splits = make_splits(self.source(config), config.dataset.split, config.split_seed,
-                                 kfold=config.kfold, fold=config.fold)
+                                 kfold=config.kfold, fold=fold)
             train = splits.train
+            if config.merge_val and splits.val is not None:
+                train = ArrayDataset(torch.cat([train.images, splits.val.images]), torch.cat([train.labels, splits.val.labels]))
+                splits = dataclasses.replace(splits, val=None, sizes={**splits.sizes, "val": 0})
             if config.limit_train is not None and config.limit_train < len(train):
                 order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.split_seed))
                 keep = order[: config.limit_train].sort().values
@@ -99,10 +105,12 @@ class _SinkCallback(TrainCallback):
         self.sink.checkpoint(self.run_id, epoch, state)
 
 
-def split_hash(splits: Splits, train: ArrayDataset, limit: Optional[int]) -> str:
-    if limit is None:
+def split_hash(splits: Splits, train: ArrayDataset, config: RunConfig) -> str:
+    """The data's fingerprint, changed when the run trains on a subset or on train+val."""
+    if config.limit_train is None and not config.merge_val:
         return splits.fingerprint
-    return hashlib.sha256(f"{splits.fingerprint}:{limit}:{len(train)}".encode()).hexdigest()
+    text = f"{splits.fingerprint}:{config.limit_train}:{config.merge_val}:{len(train)}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 EXAMPLES_PER_KIND = 16
@@ -170,7 +178,7 @@ def train_run(
         info = {
             "params_total": built.total_params, "params_trainable": built.trainable_params,
             "params_non_trainable": built.non_trainable_params,
-            "split_hash": split_hash(splits, train, config.limit_train),
+            "split_hash": split_hash(splits, train, config),
             "split_sizes": {**splits.sizes, "train": len(train)},
             "input_shape": list(splits.input_shape), "class_names": list(splits.class_names),
             "code_version": code_version(), "environment": environment(device),

@@ -40,6 +40,8 @@ class RunConfig(SpecModel):
     evaluate_test: bool = True
     limit_train: Optional[int] = None
     phase: Literal["select", "final"] = "select"
+    # The final retrain trains on train+val (all k folds' pool with k-fold) and has no val split.
+    merge_val: bool = False
 
     @property
     def run_id(self) -> str:
@@ -153,6 +155,14 @@ def sweep_points(study: Study) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- the plan
 
 
+def measure_test(study: Study) -> bool:
+    """Whether runs of the plan measure the test split: by default only when no final retrain
+    does it (then the test split is touched once, by the selected configuration)."""
+    if study.evaluate.test is not None:
+        return study.evaluate.test
+    return study.evaluate.retrain_on == "none"
+
+
 def expand(
     study: Study,
     *,
@@ -192,7 +202,7 @@ def expand(
                                 layers=[layer_item(layer) for layer in layers],
                                 variant_spec=variant or Variant(),
                                 train=run_train,
-                                evaluate_test=study.evaluate.test,
+                                evaluate_test=measure_test(study),
                                 limit_train=limit_train,
                             )
                         )

@@ -231,7 +231,10 @@ class Evaluate(SpecModel):
     select: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     retrain_on: Literal["none", "train+val"] = "none"
     kfold: Annotated[int, Field(ge=0, le=100)] = 0
-    test: bool = Field(True, description="measure the test split at the end of each run (never used for selection)")
+    test: Optional[bool] = Field(
+        None, description="measure the test split at the end of each run (never used for selection); "
+        "default: yes, unless retrain_on is set (then only the final retrain touches it)"
+    )
     baseline: Optional[str] = Field(None, description="the variant others are compared with; default: the first")
     compare: list[tuple[str, str]] = Field(default_factory=list, description="extra pairs of configurations to compare")
 

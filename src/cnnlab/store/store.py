@@ -101,7 +101,7 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET spec_text=excluded.spec_text,"
                 " spec_json=excluded.spec_json, spec_path=excluded.spec_path,"
                 " environment_json=excluded.environment_json, updated_at=excluded.updated_at",
-                (name, spec_text, _json(spec_json), spec_path, _json(environment), stamp, stamp),
+                (name, spec_text, json.dumps(spec_json, default=str), spec_path, _json(environment), stamp, stamp),
             )
 
     def add_wall_time(self, name: str, seconds: float) -> None:

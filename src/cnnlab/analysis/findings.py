@@ -1,0 +1,133 @@
+"""Findings: short sentences generated from the statistics, each with its numbers and how sure it is.
+
+A difference whose interval includes zero (or whose Holm-adjusted p is 0.05 or more) is
+reported as "no clear difference", never as a win; one seed gives no interval and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from cnnlab.analysis.comparisons import METRIC_WORDS, Comparison, RunResult
+from cnnlab.analysis.selection import Selection
+from cnnlab.analysis.statistics import Interval
+
+# Validation loss this much above its minimum by the end counts as having risen.
+RISE = 0.05
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # selection | final | comparison | overfitting | note
+    text: str
+    clear: Optional[bool] = None  # True: a clear effect; False: none found; None: not a test
+
+
+def _value(metric: str, value: float) -> str:
+    return f"{100 * value:.1f}%" if "accuracy" in metric else f"{value:.3f}"
+
+
+def _points(metric: str, value: float) -> str:
+    return f"{100 * abs(value):.1f} points" if "accuracy" in metric or metric == "gap" else f"{abs(value):.3f}"
+
+
+def _ci(metric: str, interval: Interval) -> str:
+    scale = 100 if "accuracy" in metric or metric == "gap" else 1
+    digits = 1 if scale == 100 else 3
+    return f"95% CI {scale * interval.low:.{digits}f} to {scale * interval.high:.{digits}f}"
+
+
+def _seeds(n: int) -> str:
+    return f"{n} paired seed{'s' if n != 1 else ''}"
+
+
+def comparison_finding(c: Comparison) -> Finding:
+    d = c.test.difference
+    subject = f"On {c.architecture}" + ("".join(f", {k}={v}" for k, v in c.sweep.items()) if c.sweep else "")
+    variant, baseline = c.variant_name, c.baseline_name
+    words = METRIC_WORDS.get(c.metric, c.metric)
+    if c.n < 2:
+        return Finding("comparison", f"{subject}, '{variant}' changed {words} by {'+' if d.mean >= 0 else '-'}"
+                       f"{_points(c.metric, d.mean)} against '{baseline}' with one seed: no interval, so no "
+                       "conclusion; set repeats: 3 or more.", None)
+    numbers = f"({_ci(c.metric, d)}, p = {c.p_holm:.2g} Holm-adjusted, {_seeds(c.n)})"
+    if c.better is None:
+        return Finding("comparison", f"{subject}, '{variant}' made no clear difference to {words} against "
+                       f"'{baseline}': {'+' if d.mean >= 0 else '-'}{_points(c.metric, d.mean)} {numbers}.", False)
+    direction = "raised" if d.mean > 0 else "lowered"
+    return Finding("comparison", f"{subject}, '{variant}' {direction} {words} by {_points(c.metric, d.mean)} "
+                   f"against '{baseline}' {numbers}.", True)
+
+
+def selection_finding(selection: Selection) -> Finding:
+    i = selection.interval
+    spread = f" ({_ci(selection.metric, i)}, {i.n} runs)" if i.low is not None else " (one run: no interval)"
+    return Finding("selection", f"Best on {METRIC_WORDS[selection.metric]}: {selection.configuration}, "
+                   f"{_value(selection.metric, i.mean)}{spread}; chosen without looking at any test number.")
+
+
+def final_finding(selection: Selection, final: RunResult) -> Finding:
+    test = final.metrics.get("test_accuracy")
+    if test is None:
+        return Finding("note", "The final retrain has no test split to measure.")
+    return Finding("final", f"{selection.configuration} retrained on train+val for {selection.epochs} epochs: "
+                   f"test accuracy {_value('test_accuracy', test)} (measured once, on the test split no choice saw).")
+
+
+def _mean_curve(histories: Sequence[list[dict]], key: str) -> list[float]:
+    length = min(len(h) for h in histories)
+    curve = []
+    for epoch in range(length):
+        values = [h[epoch].get(key) for h in histories]
+        if any(v is None for v in values):
+            return []
+        curve.append(sum(values) / len(values))
+    return curve
+
+
+def overfitting_findings(results: Sequence[RunResult]) -> list[Finding]:
+    """Per configuration: epoch of best validation accuracy, the gap there, and whether validation
+    loss rose while training loss fell (averaged over repeats)."""
+    groups: dict[str, list[RunResult]] = {}
+    for result in results:
+        if result.phase == "select" and result.history:
+            groups.setdefault(result.configuration, []).append(result)
+    findings = []
+    for name, members in groups.items():
+        histories = [m.history for m in members]
+        val_acc, train_acc = _mean_curve(histories, "val_accuracy"), _mean_curve(histories, "train_accuracy")
+        val_loss, train_loss = _mean_curve(histories, "val_loss"), _mean_curve(histories, "train_loss")
+        if not val_acc:
+            continue
+        best = max(range(len(val_acc)), key=lambda e: (val_acc[e], -e))
+        gap = train_acc[best] - val_acc[best]
+        low = min(range(len(val_loss)), key=lambda e: val_loss[e])
+        rose = val_loss[-1] > val_loss[low] * (1 + RISE) and train_loss[-1] < train_loss[low]
+        text = (f"{name}: best validation accuracy at epoch {best + 1} of {len(val_acc)}, "
+                f"train-validation gap there {100 * gap:.1f} points")
+        if rose:
+            text += (f"; validation loss rose from {val_loss[low]:.3f} (epoch {low + 1}) to {val_loss[-1]:.3f} while "
+                     f"training loss fell from {train_loss[low]:.3f} to {train_loss[-1]:.3f}: overfitting")
+        else:
+            text += "; validation loss did not rise while training loss fell"
+        findings.append(Finding("overfitting", text + (f" (mean of {len(members)} runs)." if len(members) > 1 else ".")))
+    return findings
+
+
+def study_findings(results: Sequence[RunResult], comparisons: Sequence[Comparison], selection: Optional[Selection],
+                   final: Optional[RunResult]) -> list[Finding]:
+    """Everything worth saying, most important first: the choice, its test, the clear effects,
+    the non-effects, then overfitting diagnoses."""
+    out: list[Finding] = []
+    if selection is not None:
+        out.append(selection_finding(selection))
+        if final is not None:
+            out.append(final_finding(selection, final))
+    ranked = sorted(comparisons, key=lambda c: (c.better is None, c.n < 2, c.p_holm if c.p_holm is not None else 2.0))
+    out += [comparison_finding(c) for c in ranked]
+    out += overfitting_findings(results)
+    return out
+
+
+__all__ = ["Finding", "study_findings", "comparison_finding", "overfitting_findings"]

@@ -1,0 +1,267 @@
+"""Everything a report shows, gathered from the store into plain dataclasses (no drawing here).
+
+The report is built from the store alone: the study record, the runs, their per-epoch metrics
+and the prediction and example files each finished run left. Nothing is retrained; the only
+model built is an untrained one per configuration, for its Keras-style summary.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from cnnlab.analysis.tables import ResultRow, result_rows
+
+SPLIT_WORDS = {"val": "validation", "test": "test"}
+
+
+@dataclass
+class Curve:
+    """One configuration's per-epoch metrics: the mean over its finished repeats (1-based epochs),
+    with the lowest and highest repeat where there are several."""
+
+    configuration: str
+    architecture: str
+    variant: str
+    sweep: dict[str, Any]
+    runs: int
+    epochs: list[int]
+    mean: dict[str, list[Optional[float]]]  # metric -> value per epoch
+    low: dict[str, list[Optional[float]]] = field(default_factory=dict)
+    high: dict[str, list[Optional[float]]] = field(default_factory=dict)
+    best_epoch: Optional[float] = None  # 1-based, mean over repeats
+
+
+@dataclass
+class ModelCard:
+    """The Keras-style summary of one configuration's model (or why there is none)."""
+
+    configuration: str
+    text: Optional[str]
+    params_total: Optional[int] = None
+    params_trainable: Optional[int] = None
+    params_non_trainable: Optional[int] = None
+    reason: Optional[str] = None
+
+
+@dataclass
+class Examples:
+    """A few evaluation images of one kind (correct, wrong, confident_wrong) as uint8 N x C x H x W."""
+
+    kind: str
+    images: np.ndarray
+    labels: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+
+
+@dataclass
+class Evaluation:
+    """The best configuration's predictions on one split, from one representative run."""
+
+    configuration: str
+    metric: str  # what chose it: val_accuracy or val_loss
+    value: Optional[float]
+    run_id: str
+    repeat: int
+    repeats: int  # finished repeats of the configuration
+    split: Optional[str] = None  # "test" or "val": where the confusion matrix comes from
+    class_names: list[str] = field(default_factory=list)
+    confusion: Optional[np.ndarray] = None  # counts, rows = true class, columns = predicted
+    examples_split: Optional[str] = None
+    examples: dict[str, Examples] = field(default_factory=dict)
+    confusion_reason: Optional[str] = None
+    examples_reason: Optional[str] = None
+
+
+@dataclass
+class ReportData:
+    """One study's report inputs. Sections read this; later sections may open ``folder`` again."""
+
+    folder: Path
+    study: dict[str, Any]  # the store's study record (name, spec_text, spec, environment, wall_seconds)
+    runs: list[dict[str, Any]]
+    rows: list[ResultRow]
+    curves: list[Curve]
+    models: list[ModelCard]
+    evaluation: Optional[Evaluation]
+    evaluation_reason: Optional[str]
+    built_at: str
+    versions: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.study["name"]
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.study.get("spec") or {}
+
+    @cached_property
+    def run_by_id(self) -> dict[str, dict[str, Any]]:
+        return {run["id"]: run for run in self.runs}
+
+    def phase(self, row: ResultRow) -> str:
+        """``select`` for the compared configurations, ``final`` for a retrain of the chosen one."""
+        return row_phase(row, self.run_by_id)
+
+    def first_with(self, key: str) -> Any:
+        """The first run's value of ``key`` that is set (split sizes, class names, input shape)."""
+        for run in self.runs:
+            if run.get(key):
+                return run[key]
+        return None
+
+
+CURVE_METRICS = ("train_accuracy", "val_accuracy", "train_loss", "val_loss")
+
+
+def gather(store: Any, study: Optional[str] = None) -> ReportData:
+    """Read one study (the only one when ``study`` is None) and everything its report needs."""
+    record = store.study(study)
+    runs = store.runs(record["name"])
+    rows = result_rows(runs)
+    by_id = {run["id"]: run for run in runs}
+    histories = {run["id"]: store.epochs(run["id"]) for run in runs if run["status"] == "done"}
+    curves = [curve for row in rows if (curve := _curve(row, by_id, histories)) is not None]
+    metric = ((record.get("spec") or {}).get("evaluate") or {}).get("select") or "val_accuracy"
+    evaluation, reason = _evaluation(store, rows, by_id, metric)
+    return ReportData(
+        folder=Path(store.folder), study=record, runs=runs, rows=rows, curves=curves,
+        models=_model_cards(rows, by_id), evaluation=evaluation, evaluation_reason=reason,
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions(),
+    )
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("cnnlab", "matplotlib", "jinja2"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _curve(row: ResultRow, by_id: dict[str, dict], histories: dict[str, list[dict]]) -> Optional[Curve]:
+    members = [histories[run_id] for run_id in row.run_ids if histories.get(run_id)]
+    if not members:
+        return None
+    length = max(len(history) for history in members)
+    mean: dict[str, list[Optional[float]]] = {metric: [] for metric in CURVE_METRICS}
+    low: dict[str, list[Optional[float]]] = {metric: [] for metric in CURVE_METRICS}
+    high: dict[str, list[Optional[float]]] = {metric: [] for metric in CURVE_METRICS}
+    for epoch in range(length):
+        for metric in CURVE_METRICS:
+            values = [h[epoch][metric] for h in members if epoch < len(h) and h[epoch].get(metric) is not None]
+            values = [v for v in values if np.isfinite(v)]
+            mean[metric].append(float(np.mean(values)) if values else None)
+            low[metric].append(float(min(values)) if values else None)
+            high[metric].append(float(max(values)) if values else None)
+    several = len(members) > 1
+    return Curve(row.configuration, row.architecture, row.variant, row.sweep, len(members), list(range(1, length + 1)),
+                 mean, low if several else {}, high if several else {}, row.best_epoch)
+
+
+def _model_cards(rows: list[ResultRow], by_id: dict[str, dict]) -> list[ModelCard]:
+    from cnnlab.models import build_model, format_summary, summarize
+    from cnnlab.spec.plan import RunConfig
+
+    cards, first_position = [], {}
+    for row in rows:
+        started = [by_id[r] for r in row.run_ids if by_id[r].get("input_shape") and by_id[r].get("class_names")]
+        first_position[row.configuration] = min(by_id[r]["position"] for r in row.run_ids)
+        if not started:
+            cards.append(ModelCard(row.configuration, None, reason="no run of it has started, so its input shape is unknown"))
+            continue
+        run = started[0]
+        try:
+            config = RunConfig.model_validate(run["config"])
+            built = build_model(config.layer_list(), tuple(run["input_shape"]), len(run["class_names"]),
+                                variant=config.variant_spec)
+        except Exception as error:  # a config that cannot be built failed its runs too; say so, don't stop
+            cards.append(ModelCard(row.configuration, None, reason=f"the model cannot be built: {error}"))
+            continue
+        summary = summarize(built)
+        cards.append(ModelCard(row.configuration, format_summary(summary, row.configuration), summary.total_params,
+                               summary.trainable_params, summary.non_trainable_params))
+    cards.sort(key=lambda card: first_position[card.configuration])  # plan order reads best here
+    return cards
+
+
+def row_phase(row: ResultRow, by_id: dict[str, dict]) -> str:
+    # ResultRow gains ``phase`` in newer analysis code; older rows are read from their first run.
+    return getattr(row, "phase", None) or (by_id[row.run_ids[0]].get("phase") if row.run_ids else None) or "select"
+
+
+def _best_row(rows: list[ResultRow], by_id: dict[str, dict], metric: str) -> Optional[ResultRow]:
+    candidates = [row for row in rows if row_phase(row, by_id) == "select" and getattr(row, metric, None) is not None]
+    if not candidates:
+        return None
+    sign = -1.0 if metric.endswith("loss") else 1.0
+    return max(candidates, key=lambda row: sign * getattr(row, metric))  # first of equals: rows are sorted
+
+
+def _evaluation(store: Any, rows: list[ResultRow], by_id: dict[str, dict],
+                metric: str) -> tuple[Optional[Evaluation], Optional[str]]:
+    best = _best_row(rows, by_id, metric)
+    if best is None:
+        return None, "no configuration has a finished run with validation metrics"
+    done = sorted((by_id[r] for r in best.run_ids if by_id[r]["status"] == "done"),
+                  key=lambda run: (run.get(metric) if run.get(metric) is not None else float("-inf"), run["repeat"]))
+    run = done[(len(done) - 1) // 2]  # the median repeat: neither the luckiest seed nor the unluckiest
+    evaluation = Evaluation(best.configuration, metric, getattr(best, metric), run["id"], run["repeat"], len(done),
+                            class_names=[str(name) for name in run.get("class_names") or []])
+    _load_confusion(store, evaluation)
+    _load_examples(store, evaluation)
+    return evaluation, None
+
+
+def _load_npz(path: Optional[Path]) -> Optional[dict[str, np.ndarray]]:
+    if path is None:
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def _load_confusion(store: Any, evaluation: Evaluation) -> None:
+    arrays = _load_npz(store.artifact_path(evaluation.run_id, "predictions"))
+    if arrays is None:
+        evaluation.confusion_reason = "the run's predictions file is missing or unreadable"
+        return
+    split = next((s for s in ("test", "val") if f"{s}_labels" in arrays and len(arrays[f"{s}_labels"])), None)
+    if split is None:
+        evaluation.confusion_reason = "the run has no predictions on a test or validation split"
+        return
+    labels, probabilities = arrays[f"{split}_labels"], arrays[f"{split}_probabilities"]
+    classes = max(len(evaluation.class_names), probabilities.shape[1], int(labels.max()) + 1)
+    if len(evaluation.class_names) < classes:
+        evaluation.class_names += [str(i) for i in range(len(evaluation.class_names), classes)]
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(confusion, (labels, probabilities.argmax(1)), 1)
+    evaluation.split, evaluation.confusion = split, confusion
+
+
+def _load_examples(store: Any, evaluation: Evaluation) -> None:
+    arrays = _load_npz(store.artifact_path(evaluation.run_id, "examples"))
+    if arrays is None or "split" not in arrays:
+        evaluation.examples_reason = "the run's example-images file is missing or unreadable"
+        return
+    evaluation.examples_split = str(arrays["split"])
+    for kind in ("correct", "wrong", "confident_wrong"):
+        if f"{kind}_images" in arrays and len(arrays[f"{kind}_images"]):
+            evaluation.examples[kind] = Examples(kind, arrays[f"{kind}_images"], arrays[f"{kind}_labels"],
+                                                 arrays[f"{kind}_predicted"], arrays[f"{kind}_confidence"])
+    if not evaluation.examples:
+        evaluation.examples_reason = "the run kept no example images"
