@@ -20,6 +20,7 @@ examples:
   cnnlab run examples/quickstart.yaml            train every run, store it in runs/<study name>
   cnnlab run study.yaml --out runs/a --epochs 2  a quick trial with fewer epochs
   cnnlab ls runs/quickstart                      the results table, from the store
+  cnnlab compare runs/quickstart                 each variant against the baseline, with 95% intervals
   cnnlab spec study.yaml                         check a spec and list the runs it means
   cnnlab summary study.yaml --arch A1            Keras-style model summaries
   cnnlab datasets                                datasets, their shapes and where they are cached
@@ -73,6 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--study", help="which study, when the folder holds several")
     ls.add_argument("--runs", action="store_true", help="one row per run instead of per configuration")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
+
+    compare = commands.add_parser(
+        "compare", help="paired comparisons between configurations, with intervals and p-values",
+        description="Compare each variant with the baseline variant of the same architecture (or the pairs "
+        "you name), paired over seeds and folds: mean difference, 95% t-interval, paired t-test p-value and "
+        "Holm-adjusted p. A difference whose interval includes zero is 'no clear difference'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  cnnlab compare runs/study-a\n  cnnlab compare runs/study-a A3/none A3/batchnorm --metric val_loss",
+    )
+    compare.add_argument("folder", type=Path, help="an output folder of 'cnnlab run'")
+    compare.add_argument("configurations", nargs="*", metavar="A B",
+                         help="pairs of configuration labels as 'cnnlab ls' shows them (compare B against A)")
+    compare.add_argument("--metric", default=None, choices=["val_accuracy", "val_loss", "train_accuracy", "train_loss", "gap"],
+                         help="what to compare (default: the spec's evaluate.select)")
+    compare.add_argument("--study", help="which study, when the folder holds several")
+    compare.add_argument("--json", action="store_true", help="machine-readable output")
 
     spec = commands.add_parser("spec", help="validate a study file and print its plan, or the spec's JSON schema",
                                description="Validate a study file and list the runs it expands to (architecture x "

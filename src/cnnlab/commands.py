@@ -70,6 +70,39 @@ def _print_runs(runs: list[dict[str, Any]], as_json: bool) -> int:
     return 0
 
 
+def command_compare(args: argparse.Namespace) -> int:
+    from cnnlab.analysis.comparisons import compare, format_comparisons, run_results
+    from cnnlab.analysis.findings import comparison_finding
+    from cnnlab.store import Store
+
+    if len(args.configurations) % 2:
+        raise SpecError(f"configurations come in pairs (A B: compare B against A); got {len(args.configurations)}")
+    with Store(args.folder, create=False) as store:
+        study = store.study(args.study)
+        results = run_results(store, study["name"])
+    evaluate = (study["spec"] or {}).get("evaluate") or {}
+    metric = args.metric or evaluate.get("select") or "val_accuracy"
+    pairs = list(zip(args.configurations[::2], args.configurations[1::2]))
+    if pairs:
+        comparisons = compare([r for r in results if r.configuration in set(args.configurations)], metric, pairs=pairs)
+        comparisons = [c for c in comparisons if (c.baseline, c.variant) in set(pairs)]
+    else:
+        comparisons = compare(results, metric, evaluate.get("baseline"))
+    if args.json:
+        _print_json([{
+            "baseline": c.baseline, "configuration": c.variant, "metric": c.metric, "n": c.n,
+            "difference": c.test.difference.mean, "ci_low": c.test.difference.low, "ci_high": c.test.difference.high,
+            "p": c.test.p, "p_holm": c.p_holm, "verdict": c.verdict,
+        } for c in comparisons])
+        return 0
+    print(format_comparisons(comparisons, metric))
+    if comparisons:
+        print()
+        for comparison in comparisons:
+            print("- " + comparison_finding(comparison).text)
+    return 0
+
+
 def command_spec(args: argparse.Namespace) -> int:
     from cnnlab.spec.study import Study
 

@@ -83,3 +83,19 @@ def test_findings_on_real_mnist_call_the_harmful_variant_worse_and_the_neutral_o
     texts = [f.text for f in analysis.findings if f.kind == "comparison" and "validation accuracy" in f.text]
     assert any("'harmful' lowered validation accuracy" in t and "95% CI" in t and "3 paired seeds" in t for t in texts)
     assert not any("'neutral' raised" in t for t in texts)
+
+
+def test_compare_command_prints_intervals_and_pairs(tmp_path, tiny_study, capsys):
+    from cnnlab.cli import main
+
+    tiny_study["repeats"] = 2
+    run_study(tiny_study, tmp_path)
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "small/dropout vs small/none" in out and "95% CI" in out and "Holm" in out
+    assert main(["compare", str(tmp_path), "small/dropout", "small/none", "--metric", "val_loss", "--json"]) == 0
+    (row,) = __import__("json").loads(capsys.readouterr().out)
+    assert row["baseline"] == "small/dropout" and row["configuration"] == "small/none" and row["n"] == 2
+    assert main(["compare", str(tmp_path), "small/nope", "small/none"]) == 2
+    assert "did you mean 'small/none'" in capsys.readouterr().err
