@@ -20,7 +20,8 @@ from cnnlab.analysis.comparisons import run_results
 from cnnlab.analysis.selection import final_config, select_best
 from cnnlab.analysis.tables import ResultRow, result_rows
 from cnnlab.errors import SpecError
-from cnnlab.execute.local import PlanOutcome, execute_local
+from cnnlab.execute.driver import PlanOutcome
+from cnnlab.execute.local import execute_local
 from cnnlab.execute.progress import StudyProgress
 from cnnlab.execute.runner import DataCache
 from cnnlab.spec.loader import load_study, parse_study
@@ -72,6 +73,7 @@ def run_study(
     limit_train: Optional[int] = None,
     force: bool = False,
     threads: Optional[int] = None,
+    workers: int = 1,
     progress: Optional[StudyProgress] = None,
 ) -> StudyRun:
     """Train every run of a study that is not finished yet and store the results.
@@ -79,6 +81,7 @@ def run_study(
     Rerunning skips finished runs and resumes interrupted ones from their last checkpoint;
     ``force=True`` trains everything again. ``epochs`` and ``limit_train`` override the spec
     (for quick trials); they change the runs' identity, so they do not mix with full runs.
+    ``workers > 1`` trains that many runs at once in worker processes, splitting the cores.
     """
     study, text, path = load_spec(spec)
     if limit_train is not None and limit_train < 1:
@@ -91,14 +94,14 @@ def run_study(
         cache = DataCache(Path(data_dir) if data_dir else None, log=progress.message)
         started = time.perf_counter()
         try:
-            outcome = execute_local(plan, store, cache, progress, force=force, threads=threads)
+            outcome = execute_local(plan, store, cache, progress, force=force, threads=threads, workers=workers)
             if study.evaluate.retrain_on == "train+val" and not outcome.interrupted:
                 final = _final_retrain(store, study, plan)
                 if final is not None:
                     progress.message(f"Retraining the best configuration on train+val: {final.label}, "
                                      f"{final.train.epochs} epochs; then measuring the test split once")
                     retrain = execute_local(plan + [final], store, cache, progress, force=False, threads=threads)
-                    outcome.merge(retrain, final.run_id)
+                    outcome.merge(retrain)
                     plan = plan + [final]
         finally:
             store.add_wall_time(study.name, time.perf_counter() - started)

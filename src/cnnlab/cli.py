@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", type=Path, help="where dataset files are (default: $CNNLAB_DATA, then the user cache)")
     run.add_argument("--epochs", type=_positive, help="override train.epochs (changes the runs' identity)")
     run.add_argument("--limit-train", type=_positive, metavar="N", help="train on a random N examples of the training split")
-    run.add_argument("--threads", type=_positive, help="CPU threads (default: every core)")
+    run.add_argument("--threads", type=_positive, help="CPU threads per run (default: every core, split among workers)")
+    run.add_argument("--workers", type=_positive, default=1,
+                     help="train this many runs at once in worker processes (helps small models use every core)")
     run.add_argument("--force", action="store_true", help="train finished runs again")
     run.add_argument("--quiet", action="store_true", help="no progress display; print only the results")
 

@@ -40,7 +40,7 @@ class _InterruptAt(StudyProgress):
     def run_start(self, *args) -> None:
         self.runs += 1
 
-    def on_epoch_end(self, epoch, logs) -> None:
+    def run_epoch(self, run_id, epoch, logs) -> None:
         if self.runs == self.run_number and epoch == self.epoch:
             raise KeyboardInterrupt
 

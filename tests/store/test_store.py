@@ -12,6 +12,7 @@ from cnnlab.spec.loader import parse_study
 from cnnlab.spec.plan import expand
 from cnnlab.store import SCHEMA_VERSION, Store
 from cnnlab.store.lock import StoreLock
+from cnnlab.store.store import serialize_state, serialize_weights
 
 
 @pytest.fixture
@@ -76,12 +77,12 @@ def test_weights_and_checkpoints_round_trip(tmp_path, plan):
         store.register_runs(plan)
         run_id = plan[0].run_id
         weights = {"conv1.conv.weight": torch.randn(4, 1, 3, 3), "batchnorm1.num_batches_tracked": torch.tensor(3)}
-        store.save_weights(run_id, weights)
+        store.save_weights(run_id, serialize_weights(weights))
         loaded = store.load_weights(run_id)
         assert all(torch.equal(loaded[k], v) for k, v in weights.items())
         state = {"format": 1, "epochs_done": 2, "model": weights, "optimizer": {}, "schedule": {},
                  "rng_torch": torch.get_rng_state(), "rng_data": torch.Generator().get_state(), "history": []}
-        store.save_checkpoint(run_id, state)
+        store.save_checkpoint(run_id, serialize_state(state))
         assert store.load_checkpoint(run_id)["epochs_done"] == 2
         store.drop_checkpoint(run_id)
         assert store.load_checkpoint(run_id) is None

@@ -1,80 +1,21 @@
-"""Run a plan in this process, writing every result to the store as it happens."""
+"""Run a plan on this machine: in this process, or in worker processes that split the cores.
+
+Workers only train and send events; the driver (this process) alone writes the store.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import multiprocessing
+import queue
+import signal
 from typing import Any, Optional
 
-import torch
-
+from cnnlab.execute.driver import Driver, PlanOutcome
 from cnnlab.execute.progress import StudyProgress
-from cnnlab.execute.runner import DataCache, RunSink, train_run
+from cnnlab.execute.runner import DataCache, train_run
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store import Store
-
-FINISHED = ("done",)
-
-
-class StoreSink(RunSink):
-    """Writes a run's progress to the store: epochs as they end, checkpoints, final files."""
-
-    def __init__(self, store: Store):
-        self.store = store
-
-    def resume_state(self, run_id: str) -> Optional[dict[str, Any]]:
-        state = self.store.load_checkpoint(run_id)
-        # Epochs after the checkpoint were lost with the process; they will be trained again.
-        self.store.truncate_epochs(run_id, int(state["epochs_done"]) if state else 0)
-        return state
-
-    def started(self, run_id: str, info: dict[str, Any], resumed_from: int) -> None:
-        self.store.start_run(run_id, info)
-
-    def epoch(self, run_id: str, epoch: int, logs: dict[str, float]) -> None:
-        self.store.record_epoch(run_id, epoch, logs)
-
-    def checkpoint(self, run_id: str, epoch: int, state: dict[str, Any]) -> None:
-        self.store.save_checkpoint(run_id, state)
-
-    def finished(self, run_id: str, result: dict[str, Any], weights: dict[str, torch.Tensor], predictions: bytes,
-                 examples: bytes) -> None:
-        self.store.save_weights(run_id, weights)
-        self.store.save_artifact(run_id, "predictions", "predictions.npz", predictions)
-        self.store.save_artifact(run_id, "examples", "examples.npz", examples)
-        self.store.finish_run(run_id, result)
-        self.store.drop_checkpoint(run_id)
-
-    def ended(self, run_id: str, status: str, error: Optional[str], diverged_epoch: Optional[int]) -> None:
-        self.store.end_run(run_id, status, error, diverged_epoch)
-
-
-@dataclass
-class PlanOutcome:
-    """How a plan went: counts by final status, and whether the user stopped it."""
-
-    total: int
-    skipped: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
-    interrupted: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.interrupted and set(self.statuses) <= {"done"}
-
-    def merge(self, other: "PlanOutcome", run_id: str) -> None:
-        """Fold in a follow-up execution (the final retrain) that re-listed this plan's runs."""
-        self.total += 1
-        for status, count in other.statuses.items():
-            self.statuses[status] = self.statuses.get(status, 0) + count
-        if not other.statuses:
-            self.skipped += 1
-        self.interrupted = self.interrupted or other.interrupted
-
-    def describe(self) -> str:
-        parts = [f"{count} {status}" for status, count in sorted(self.statuses.items())]
-        if self.skipped:
-            parts.append(f"{self.skipped} already done")
-        return ", ".join(parts) or "nothing to do"
+from cnnlab.train.device import cpu_count
 
 
 def execute_local(
@@ -85,30 +26,104 @@ def execute_local(
     *,
     force: bool = False,
     threads: Optional[int] = None,
+    workers: int = 1,
 ) -> PlanOutcome:
-    """Train every run of the plan that is not finished, one after another."""
-    store.register_runs(configs)
-    if force:
-        for config in configs:
-            store.reset_run(config.run_id)
-    todo = [c for c in configs if (store.run(c.run_id) or {}).get("status") not in FINISHED]
-    outcome = PlanOutcome(total=len(configs), skipped=len(configs) - len(todo))
-    progress.study_start(len(configs), outcome.skipped)
-    sink = StoreSink(store)
+    """Train every unfinished run of the plan; with ``workers > 1``, that many at a time in
+    worker processes with cores // workers threads each."""
+    driver = Driver(store, progress, configs, force=force)
     try:
-        for index, config in enumerate(todo, start=outcome.skipped + 1):
-            checkpoint = store.artifact_path(config.run_id, "checkpoint")
-            resumed_from = 0
-            if checkpoint is not None:
-                resumed_from = (store.run(config.run_id) or {}).get("epochs_done") or 0
-            progress.run_start(index, config.label, config.run_id, config.train.epochs, resumed_from)
-            status = train_run(config, sink, cache, callbacks=[progress], threads=threads)
-            record = store.run(config.run_id) or {}
-            detail = record.get("error") or ""
-            progress.run_end(status, detail)
-            outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
-    except KeyboardInterrupt:
-        outcome.interrupted = True
+        if workers > 1 and len(driver.todo) > 1:
+            _run_pool(driver, cache, workers, threads or max(1, cpu_count() // workers))
+        else:
+            _run_here(driver, cache, threads)
     finally:
-        progress.study_end()
+        outcome = driver.finish()
     return outcome
+
+
+def _run_here(driver: Driver, cache: DataCache, threads: Optional[int]) -> None:
+    running: Optional[str] = None
+    try:
+        for config in driver.todo:
+            running = config.run_id
+            attempt, resume = driver.begin(config)
+            train_run(config, driver.handle, cache, resume=resume, attempt=attempt, threads=threads)
+    except KeyboardInterrupt:
+        driver.interrupt([running] if running else [])
+
+
+# ---------------------------------------------------------------- worker processes
+
+
+def _worker(tasks: Any, events: Any, data_dir: Optional[str], threads: int) -> None:
+    """A worker process: train the runs it is given, send every event back."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    from pathlib import Path
+
+    cache = DataCache(Path(data_dir) if data_dir else None)
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        config = RunConfig.model_validate(task["config"])
+        train_run(config, events.put, cache, resume=task["resume"], attempt=task["attempt"], threads=threads)
+        events.put({"kind": "idle", "worker": task["worker"]})
+
+
+class _Slot:
+    """One worker process with its own task queue, so the driver knows what each one trains."""
+
+    def __init__(self, context: Any, index: int, events: Any, data_dir: Optional[str], threads: int):
+        self.index = index
+        self.tasks = context.Queue()
+        self.process = context.Process(target=_worker, args=(self.tasks, events, data_dir, threads), daemon=True)
+        self.process.start()
+        self.config: Optional[RunConfig] = None
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=10)
+
+
+def _run_pool(driver: Driver, cache: DataCache, workers: int, threads: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue()
+    data_dir = str(cache.data_dir) if cache.data_dir else None
+    slots = [_Slot(context, i, events, data_dir, threads) for i in range(min(workers, len(driver.todo)))]
+    pending = list(driver.todo)
+
+    def dispatch(slot: _Slot) -> None:
+        slot.config = pending.pop(0) if pending else None
+        if slot.config is not None:
+            attempt, resume = driver.begin(slot.config)
+            slot.tasks.put({"config": slot.config.model_dump(mode="json"), "resume": resume, "attempt": attempt,
+                            "worker": slot.index})
+
+    try:
+        for slot in slots:
+            dispatch(slot)
+        while any(slot.config is not None for slot in slots):
+            try:
+                event = events.get(timeout=0.5)
+            except queue.Empty:
+                for number, slot in enumerate(slots):
+                    if slot.config is not None and not slot.process.is_alive():
+                        # A lost worker costs only its run's epochs since the last checkpoint:
+                        # the run goes back to the front of the queue and resumes in a new process.
+                        pending.insert(0, slot.config)
+                        slot.stop()
+                        slots[number] = _Slot(context, slot.index, events, data_dir, threads)
+                        dispatch(slots[number])
+                continue
+            if event["kind"] == "idle":
+                dispatch(slots[event["worker"]])
+            else:
+                driver.handle(event)
+    except KeyboardInterrupt:
+        driver.interrupt([slot.config.run_id for slot in slots if slot.config is not None])
+    finally:
+        for slot in slots:
+            slot.tasks.put(None)
+        for slot in slots:
+            slot.stop()

@@ -1,21 +1,21 @@
-"""Progress for a study: runs done/total with ETA, and the current run's epoch, batch, loss,
-accuracy and img/s. A live display on a terminal, plain log lines otherwise."""
+"""Progress for a study: runs done/total with ETA, and each running run's epoch, batch, loss,
+accuracy and img/s. A live display on a terminal, plain log lines otherwise. Runs are keyed
+by id, so runs training at once (worker processes, a cluster) show side by side."""
 
 from __future__ import annotations
 
 import sys
-
-from typing import Optional, TextIO
-
-from cnnlab.train import TrainCallback
+from typing import Any, Optional, TextIO
 
 
-class StudyProgress(TrainCallback):
-    """Silent base: the executor calls these hooks; subclasses draw them."""
+class StudyProgress:
+    """Silent base: the driver calls these hooks; subclasses draw them."""
 
     def study_start(self, total: int, skipped: int) -> None: ...
-    def run_start(self, index: int, label: str, run_id: str, epochs: int, resumed_from: int) -> None: ...
-    def run_end(self, status: str, detail: str = "") -> None: ...
+    def run_start(self, run_id: str, label: str, epochs: int, resumed_from: int, number: int) -> None: ...
+    def run_batch(self, run_id: str, epoch: int, batch: int, batches: int, logs: dict[str, float]) -> None: ...
+    def run_epoch(self, run_id: str, epoch: int, logs: dict[str, float]) -> None: ...
+    def run_end(self, run_id: str, status: str, detail: str = "") -> None: ...
     def study_end(self) -> None: ...
     def message(self, text: str) -> None: ...
 
@@ -26,7 +26,7 @@ class LogProgress(StudyProgress):
     def __init__(self, stream: TextIO = sys.stderr):
         self.stream = stream
         self.total = 0
-        self.label = ""
+        self.runs: dict[str, tuple[str, int]] = {}
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -39,24 +39,27 @@ class LogProgress(StudyProgress):
         if skipped:
             self._print(f"{skipped} of {total} runs already finished; skipping them")
 
-    def run_start(self, index: int, label: str, run_id: str, epochs: int, resumed_from: int) -> None:
-        self.label, self.epochs = label, epochs
+    def run_start(self, run_id: str, label: str, epochs: int, resumed_from: int, number: int) -> None:
+        self.runs[run_id] = (label, epochs)
         resumed = f", resuming after epoch {resumed_from}" if resumed_from else ""
-        self._print(f"[run {index}/{self.total}] {label} ({run_id}){resumed}")
+        self._print(f"[run {number}/{self.total}] {label} ({run_id}){resumed}")
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        parts = [f"  epoch {epoch + 1}/{self.epochs}", f"loss {logs['train_loss']:.4f}", f"acc {logs['train_accuracy']:.4f}"]
+    def run_epoch(self, run_id: str, epoch: int, logs: dict[str, float]) -> None:
+        label, epochs = self.runs.get(run_id, (run_id, 0))
+        prefix = f"  {label} " if len(self.runs) > 1 else "  "
+        parts = [f"{prefix}epoch {epoch + 1}/{epochs}", f"loss {logs['train_loss']:.4f}", f"acc {logs['train_accuracy']:.4f}"]
         if "val_accuracy" in logs:
             parts += [f"val_loss {logs['val_loss']:.4f}", f"val_acc {logs['val_accuracy']:.4f}"]
         parts += [f"{logs['train_images_per_second']:,.0f} img/s", f"{logs['seconds']:.1f}s"]
         self._print("  ".join(parts))
 
-    def run_end(self, status: str, detail: str = "") -> None:
-        self._print(f"  -> {status}{': ' + detail if detail else ''}")
+    def run_end(self, run_id: str, status: str, detail: str = "") -> None:
+        label, _ = self.runs.pop(run_id, (run_id, 0))
+        self._print(f"  -> {label}: {status}{': ' + detail if detail else ''}")
 
 
 class RichProgress(StudyProgress):
-    """A live two-line display: the study and the current run."""
+    """A live display: the study bar, then one line per running run."""
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -65,12 +68,10 @@ class RichProgress(StudyProgress):
         self.console = Console(stderr=True)
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console, transient=False,
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console,
         )
-        self.study_task: Optional[int] = None
-        self.run_task: Optional[int] = None
-        self.epoch = 0
-        self.epochs = 1
+        self.study_task: Optional[Any] = None
+        self.tasks: dict[str, tuple[Any, int]] = {}
 
     def message(self, text: str) -> None:
         self.console.print(text, highlight=False, markup=False)
@@ -81,36 +82,36 @@ class RichProgress(StudyProgress):
         if skipped:
             self.message(f"{skipped} of {total} runs already finished; skipping them")
 
-    def run_start(self, index: int, label: str, run_id: str, epochs: int, resumed_from: int) -> None:
-        if self.run_task is not None:
-            self.progress.remove_task(self.run_task)
-        self.epochs = epochs
+    def run_start(self, run_id: str, label: str, epochs: int, resumed_from: int, number: int) -> None:
+        if run_id in self.tasks:
+            self.progress.remove_task(self.tasks.pop(run_id)[0])
         resumed = f" (resumed after epoch {resumed_from})" if resumed_from else ""
-        self.progress.update(self.study_task, info=f"{label}{resumed}")
-        self.run_task = self.progress.add_task("  run", total=epochs, completed=resumed_from, info="")
+        task = self.progress.add_task(f"  {label}{resumed}", total=epochs, completed=resumed_from, info="")
+        self.tasks[run_id] = (task, epochs)
 
-    def on_epoch_start(self, epoch: int, lr: float) -> None:
-        self.epoch = epoch
-
-    def on_batch_end(self, epoch: int, batch: int, batches: int, logs: dict[str, float]) -> None:
-        self.progress.update(self.run_task, completed=epoch + batch / batches, info=(
-            f"epoch {epoch + 1}/{self.epochs} batch {batch}/{batches} loss {logs['loss']:.4f} "
+    def run_batch(self, run_id: str, epoch: int, batch: int, batches: int, logs: dict[str, float]) -> None:
+        task, epochs = self.tasks[run_id]
+        self.progress.update(task, completed=epoch + batch / batches, info=(
+            f"epoch {epoch + 1}/{epochs} batch {batch}/{batches} loss {logs['loss']:.4f} "
             f"acc {logs['accuracy']:.3f} {logs['images_per_second']:,.0f} img/s"))
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+    def run_epoch(self, run_id: str, epoch: int, logs: dict[str, float]) -> None:
+        task, epochs = self.tasks[run_id]
         val = f" val_acc {logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
-        self.progress.update(self.run_task, completed=epoch + 1, info=(
-            f"epoch {epoch + 1}/{self.epochs} loss {logs['train_loss']:.4f} acc {logs['train_accuracy']:.3f}{val}"))
+        self.progress.update(task, completed=epoch + 1, info=(
+            f"epoch {epoch + 1}/{epochs} loss {logs['train_loss']:.4f} acc {logs['train_accuracy']:.3f}{val}"))
 
-    def run_end(self, status: str, detail: str = "") -> None:
+    def run_end(self, run_id: str, status: str, detail: str = "") -> None:
+        if run_id in self.tasks:
+            self.progress.remove_task(self.tasks.pop(run_id)[0])
         self.progress.advance(self.study_task)
         if status != "done":
-            self.message(f"  run {status}{': ' + detail if detail else ''}")
+            self.message(f"  run {run_id} {status}{': ' + detail if detail else ''}")
 
     def study_end(self) -> None:
-        if self.run_task is not None:
-            self.progress.remove_task(self.run_task)
-            self.run_task = None
+        for task, _ in self.tasks.values():
+            self.progress.remove_task(task)
+        self.tasks.clear()
         self.progress.stop()
 
 
@@ -121,8 +122,3 @@ def make_progress(quiet: bool = False, stream: TextIO = sys.stderr) -> StudyProg
     if stream.isatty():
         return RichProgress()
     return LogProgress(stream)
-
-
-
-
-__all__ = ["StudyProgress", "LogProgress", "RichProgress", "make_progress"]

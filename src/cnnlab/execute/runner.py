@@ -1,7 +1,8 @@
 """Train one run of a plan: data, model, resume state, trainer, and where its results go.
 
-The run's results flow to a ``RunSink`` (the store, locally; the driver, on a cluster), so
-that the worker that trains never needs to write the store itself.
+The run reports everything as events (see ``Emit``) that a driver turns into store writes and
+progress, so the worker that trains never needs to write the store itself (on a cluster it
+cannot: no shared filesystem is assumed).
 """
 
 from __future__ import annotations
@@ -22,22 +23,19 @@ from cnnlab.data import ArrayDataset, Source, Splits, load_source, make_splits, 
 from cnnlab.errors import CnnlabError
 from cnnlab.models import build_model
 from cnnlab.spec.plan import RunConfig
+from cnnlab.store.store import CHECKPOINT_KEYS, load_state, serialize_state, serialize_weights
 from cnnlab.train import (
     Diverged, Normalizer, TrainCallback, TrainData, Trainer, TrainResult, configure_threads, environment,
     evaluate, select_device,
 )
 
 
-class RunSink:
-    """Receives what a run produces, in order. The local sink writes the store."""
-
-    def resume_state(self, run_id: str) -> Optional[dict[str, Any]]: ...
-    def started(self, run_id: str, info: dict[str, Any], resumed_from: int) -> None: ...
-    def epoch(self, run_id: str, epoch: int, logs: dict[str, float]) -> None: ...
-    def checkpoint(self, run_id: str, epoch: int, state: dict[str, Any]) -> None: ...
-    def finished(self, run_id: str, result: dict[str, Any], weights: dict[str, torch.Tensor], predictions: bytes,
-                 examples: bytes) -> None: ...
-    def ended(self, run_id: str, status: str, error: Optional[str], diverged_epoch: Optional[int]) -> None: ...
+Emit = Callable[[dict[str, Any]], None]
+"""Where a run's events go. Each event is a plain dict with ``kind``, ``run_id`` and ``attempt``:
+started (info, resumed_from), batch (epoch, batch, batches, logs), epoch (epoch, logs),
+checkpoint (epoch, data: checkpoint file bytes), finished (summary, weights, predictions,
+examples: file bytes) and ended (status, error, diverged_epoch). Plain data, so an event can
+cross a process or a cluster to the driver, which alone writes the store."""
 
 
 @dataclass
@@ -94,15 +92,20 @@ def code_version() -> str:
     return __version__
 
 
-class _SinkCallback(TrainCallback):
-    def __init__(self, sink: RunSink, run_id: str):
-        self.sink, self.run_id = sink, run_id
+class _EventCallback(TrainCallback):
+    """Turns the trainer's hooks into events."""
+
+    def __init__(self, emit: Emit, run_id: str, attempt: int):
+        self.emit, self.base = emit, {"run_id": run_id, "attempt": attempt}
+
+    def on_batch_end(self, epoch: int, batch: int, batches: int, logs: dict[str, float]) -> None:
+        self.emit({"kind": "batch", **self.base, "epoch": epoch, "batch": batch, "batches": batches, "logs": logs})
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        self.sink.epoch(self.run_id, epoch, logs)
+        self.emit({"kind": "epoch", **self.base, "epoch": epoch, "logs": dict(logs)})
 
     def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
-        self.sink.checkpoint(self.run_id, epoch, state)
+        self.emit({"kind": "checkpoint", **self.base, "epoch": epoch, "data": serialize_state(state)})
 
 
 def split_hash(splits: Splits, train: ArrayDataset, config: RunConfig) -> str:
@@ -154,13 +157,22 @@ def evaluation_files(model: torch.nn.Module, splits: Splits, normalizer: Normali
 
 def train_run(
     config: RunConfig,
-    sink: RunSink,
+    emit: Emit,
     cache: DataCache,
-    callbacks: Sequence[TrainCallback] = (),
+    *,
+    resume: Optional[bytes] = None,
+    attempt: int = 1,
     threads: Optional[int] = None,
 ) -> str:
-    """Train (or resume) one run; return its final status. KeyboardInterrupt propagates."""
+    """Train (or resume from ``resume``, checkpoint bytes) one run, reporting through ``emit``;
+    return its final status. KeyboardInterrupt propagates after an ``ended`` event."""
     run_id = config.run_id
+    base = {"run_id": run_id, "attempt": attempt}
+
+    def end(status: str, error: Optional[str], diverged_epoch: Optional[int] = None) -> str:
+        emit({"kind": "ended", **base, "status": status, "error": error, "diverged_epoch": diverged_epoch})
+        return status
+
     try:
         configure_threads(threads or config.train.threads)
         device = select_device(config.train.device)
@@ -171,10 +183,9 @@ def train_run(
         data = TrainData(train, splits.val, splits.test if config.evaluate_test else None,
                          Normalizer(scale, shift), list(config.dataset.augment))
         trainer = Trainer(built, data, config.train, config.seed, device,
-                          callbacks=[_SinkCallback(sink, run_id), *callbacks])
-        state = sink.resume_state(run_id)
-        if state is not None:
-            trainer.load_state_dict(state)
+                          callbacks=[_EventCallback(emit, run_id, attempt)])
+        if resume is not None:
+            trainer.load_state_dict(parse_checkpoint(resume))
         info = {
             "params_total": built.total_params, "params_trainable": built.trainable_params,
             "params_non_trainable": built.non_trainable_params,
@@ -183,26 +194,30 @@ def train_run(
             "input_shape": list(splits.input_shape), "class_names": list(splits.class_names),
             "code_version": code_version(), "environment": environment(device),
         }
-        sink.started(run_id, info, trainer.start_epoch)
+        emit({"kind": "started", **base, "info": info, "resumed_from": trainer.start_epoch})
         result = trainer.fit()
+        summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
+        predictions, examples = evaluation_files(trainer.model, splits, data.normalizer, device, trainer.autocast)
+        weights = serialize_weights(trainer.model.state_dict())
     except Diverged as error:
-        sink.ended(run_id, "diverged", str(error), error.epoch)
-        return "diverged"
+        return end("diverged", str(error), error.epoch)
     except KeyboardInterrupt:
-        sink.ended(run_id, "interrupted", "interrupted by the user", None)
+        end("interrupted", "interrupted by the user")
         raise
     except CnnlabError as error:
-        sink.ended(run_id, "failed", str(error), None)
-        return "failed"
+        return end("failed", str(error))
     except Exception as error:  # contain it: the study goes on, the error is kept with the run
         detail = "".join(traceback.format_exception_only(type(error), error)).strip()
         where = traceback.extract_tb(error.__traceback__)[-1]
-        sink.ended(run_id, "failed", f"{detail} (at {Path(where.filename).name}:{where.lineno})", None)
-        return "failed"
-    summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
-    predictions, examples = evaluation_files(trainer.model, splits, data.normalizer, device, trainer.autocast)
-    sink.finished(run_id, summary, trainer.model.state_dict(), predictions, examples)
+        return end("failed", f"{detail} (at {Path(where.filename).name}:{where.lineno})")
+    emit({"kind": "finished", **base, "summary": summary, "weights": weights, "predictions": predictions,
+          "examples": examples})
     return "done"
+
+
+def parse_checkpoint(data: bytes) -> dict[str, Any]:
+    """A checkpoint's state, read with ``weights_only=True``: nothing in it can execute."""
+    return load_state(data, CHECKPOINT_KEYS, "checkpoint")
 
 
 def run_summary(result: TrainResult, seconds: float) -> dict[str, Any]:

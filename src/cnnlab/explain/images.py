@@ -33,6 +33,11 @@ class InputImage:
     steps: list[str] = field(default_factory=list)  # the preprocessing, in words
     label: Optional[int] = None  # the true class of a dataset image
 
+    @property
+    def name(self) -> str:
+        """A short name for titles: "test:3", or the file's name without its folder."""
+        return Path(self.source).name if self.original is not None else self.source
+
 
 def parse_index(text: str) -> tuple[str, int]:
     """``"test:3"`` -> ("test", 3); a DataError that shows the expected form otherwise."""

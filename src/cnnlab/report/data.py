@@ -78,6 +78,12 @@ class Evaluation:
     examples: dict[str, Examples] = field(default_factory=dict)
     confusion_reason: Optional[str] = None
     examples_reason: Optional[str] = None
+    measured_test: bool = True  # False when the study does not measure the test split: never show it
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits whose predictions the report may show, preferred first."""
+        return ("test", "val") if self.measured_test else ("val",)
 
 
 @dataclass
@@ -219,7 +225,8 @@ def _evaluation(store: Any, rows: list[ResultRow], by_id: dict[str, dict],
                   key=lambda run: (run.get(metric) if run.get(metric) is not None else float("-inf"), run["repeat"]))
     run = done[(len(done) - 1) // 2]  # the median repeat: neither the luckiest seed nor the unluckiest
     evaluation = Evaluation(best.configuration, metric, getattr(best, metric), run["id"], run["repeat"], len(done),
-                            class_names=[str(name) for name in run.get("class_names") or []])
+                            class_names=[str(name) for name in run.get("class_names") or []],
+                            measured_test=run.get("test_accuracy") is not None)
     _load_confusion(store, evaluation)
     _load_examples(store, evaluation)
     return evaluation, None
@@ -240,7 +247,7 @@ def _load_confusion(store: Any, evaluation: Evaluation) -> None:
     if arrays is None:
         evaluation.confusion_reason = "the run's predictions file is missing or unreadable"
         return
-    split = next((s for s in ("test", "val") if f"{s}_labels" in arrays and len(arrays[f"{s}_labels"])), None)
+    split = next((s for s in evaluation.splits if f"{s}_labels" in arrays and len(arrays[f"{s}_labels"])), None)
     if split is None:
         evaluation.confusion_reason = "the run has no predictions on a test or validation split"
         return
@@ -259,6 +266,10 @@ def _load_examples(store: Any, evaluation: Evaluation) -> None:
         evaluation.examples_reason = "the run's example-images file is missing or unreadable"
         return
     evaluation.examples_split = str(arrays["split"])
+    if evaluation.examples_split not in evaluation.splits:
+        evaluation.examples_reason = (f"the run kept example images of the {SPLIT_WORDS.get(evaluation.examples_split, 'unknown')}"
+                                      " split only, which this study does not measure")
+        return
     for kind in ("correct", "wrong", "confident_wrong"):
         if f"{kind}_images" in arrays and len(arrays[f"{kind}_images"]):
             evaluation.examples[kind] = Examples(kind, arrays[f"{kind}_images"], arrays[f"{kind}_labels"],

@@ -42,7 +42,7 @@ STYLE = {
     "savefig.facecolor": "white",
     "image.interpolation": "nearest",
 }
-METRIC_WORDS = {"accuracy": "accuracy (%)", "loss": "loss (cross-entropy)"}
+METRIC_WORDS = {"accuracy": "accuracy (%)", "loss": "loss (log scale)"}
 
 
 @contextmanager
@@ -57,9 +57,10 @@ def plain(text: str, width: Optional[int] = None) -> str:
     return "\n".join(textwrap.wrap(text, width, break_long_words=True)) if width else text
 
 
-def png_bytes(figure: MplFigure) -> bytes:
+def png_bytes(figure: MplFigure, tight: bool = True) -> bytes:
+    """The figure as PNG; ``tight`` trims the white border (one more layout pass)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.08,
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight" if tight else None, pad_inches=0.08,
                    metadata={"Software": None})
     return buffer.getvalue()
 
@@ -78,8 +79,15 @@ def draw_small_multiples(curves: Sequence[Curve], metric: str, columns: int = 4)
     count = len(curves)
     columns = min(columns, count)
     rows = math.ceil(count / columns)
+    # Fixed margins in inches instead of constrained layout: every panel is alike, and laying out
+    # dozens of axes automatically costs more than drawing them.
+    panel_width, panel_height, left, right, top, bottom, gap_x, gap_y = 2.2, 1.45, 0.62, 0.12, 0.62, 0.5, 0.18, 0.52
+    width = left + right + columns * panel_width + (columns - 1) * gap_x
+    height = top + bottom + rows * panel_height + (rows - 1) * gap_y
     with _style():
-        figure = MplFigure(figsize=(2.45 * columns, 1.95 * rows + 0.45), layout="constrained")
+        figure = MplFigure(figsize=(width, height))
+        figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                               wspace=gap_x / panel_width, hspace=gap_y / panel_height)
         axes = np.atleast_1d(figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)).ravel()
         for index, (ax, curve) in enumerate(zip(axes, curves)):
             for split, color, style in (("train", TRAIN_COLOR, "-"), ("val", VAL_COLOR, "--")):
@@ -90,7 +98,9 @@ def draw_small_multiples(curves: Sequence[Curve], metric: str, columns: int = 4)
                                     _values(curve, metric, split, curve.high), color=color, alpha=0.18, linewidth=0)
             if curve.best_epoch is not None:
                 ax.axvline(curve.best_epoch, color="0.45", linewidth=0.8, linestyle=":")
-            ax.set_title(plain(curve.configuration, 30), fontsize=8.5)
+            ax.set_title(plain(curve.configuration, 34), fontsize=8.5)
+            if metric == "loss":
+                ax.set_yscale("log")  # train losses near zero and a diverging validation loss, both readable
             if index % columns == 0:
                 ax.set_ylabel(METRIC_WORDS[metric])
             if index >= count - columns:
@@ -106,8 +116,8 @@ def draw_small_multiples(curves: Sequence[Curve], metric: str, columns: int = 4)
         if any(curve.best_epoch is not None for curve in curves):
             handles.append(Line2D([], [], color="0.45", linestyle=":"))
             labels.append("best epoch")
-        figure.legend(handles, labels, loc="outside upper center", ncols=len(labels))
-        return png_bytes(figure)
+        figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.04 / height), ncols=len(labels))
+        return png_bytes(figure, tight=False)
 
 
 def draw_overlay(architecture: str, curves: Sequence[Curve]) -> bytes:
@@ -124,6 +134,8 @@ def draw_overlay(architecture: str, curves: Sequence[Curve]) -> bytes:
                         alpha=0.65)
             ax.set_xlabel("epoch")
             ax.set_ylabel(METRIC_WORDS[metric])
+            if metric == "loss":
+                ax.set_yscale("log")
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.set_title(f"{metric.capitalize()}: validation (solid) and train (dashed)")
         figure.suptitle(plain(f"Architecture {architecture}: its configurations compared"), fontsize=10)
@@ -152,7 +164,7 @@ def draw_confusion(confusion: np.ndarray, class_names: Sequence[str], split: str
     totals = confusion.sum(axis=1, keepdims=True)
     normalized = 100.0 * confusion / np.maximum(totals, 1)
     annotate, ticks = classes <= 15, classes <= 40
-    side = min(max(0.36 * classes + 1.4, 3.4), 8.0)
+    side = min(max(0.3 * classes + 1.2, 3.2), 8.0)
     longest = max((len(str(name)) for name in class_names), default=1)
     with _style(), rc_context({"axes.grid": False}):
         figure = MplFigure(figsize=(2 * side + 0.8, side + 0.06 * min(longest, 20)), layout="constrained")

@@ -241,10 +241,9 @@ class Store:
         rows = self.db.execute("SELECT * FROM artifacts WHERE run_id = ? ORDER BY kind", (run_id,)).fetchall()
         return [dict(row) for row in rows]
 
-    def save_checkpoint(self, run_id: str, state: dict[str, Any]) -> Path:
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        return self.save_artifact(run_id, "checkpoint", "checkpoint.pt", buffer.getvalue())
+    def save_checkpoint(self, run_id: str, data: bytes) -> Path:
+        """Store a checkpoint (``serialize_state`` bytes), replacing the previous one atomically."""
+        return self.save_artifact(run_id, "checkpoint", "checkpoint.pt", data)
 
     def load_checkpoint(self, run_id: str) -> Optional[dict[str, Any]]:
         """The run's resumable state, or None; read with ``weights_only=True`` (nothing executes)."""
@@ -253,6 +252,11 @@ class Store:
             return None
         return load_state(path, CHECKPOINT_KEYS, "checkpoint")
 
+    def checkpoint_bytes(self, run_id: str) -> Optional[bytes]:
+        """The run's checkpoint file as it is (the worker that resumes parses it), or None."""
+        path = self.artifact_path(run_id, "checkpoint")
+        return path.read_bytes() if path is not None else None
+
     def drop_checkpoint(self, run_id: str) -> None:
         path = self.artifact_path(run_id, "checkpoint")
         with self.transaction() as db:
@@ -260,11 +264,9 @@ class Store:
         if path is not None:
             path.unlink(missing_ok=True)
 
-    def save_weights(self, run_id: str, state_dict: dict[str, torch.Tensor]) -> Path:
-        from safetensors.torch import save
-
-        tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-        return self.save_artifact(run_id, "weights", "weights.safetensors", save(tensors))
+    def save_weights(self, run_id: str, data: bytes) -> Path:
+        """Store final weights (``serialize_weights`` bytes)."""
+        return self.save_artifact(run_id, "weights", "weights.safetensors", data)
 
     def load_weights(self, run_id: str) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
@@ -278,10 +280,25 @@ class Store:
             raise StoreError(f"{path}: not a readable safetensors weights file ({error})") from None
 
 
-def load_state(path: Path, required: set[str], what: str) -> dict[str, Any]:
-    """Load a torch-saved dict safely; refuse anything that is not the expected kind of dict."""
+def serialize_state(state: dict[str, Any]) -> bytes:
+    """A checkpoint file's bytes (``torch.save`` of tensors and plain data; read back with weights_only)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def serialize_weights(state_dict: dict[str, torch.Tensor]) -> bytes:
+    """A safetensors file's bytes."""
+    from safetensors.torch import save
+
+    return save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
+
+
+def load_state(source: Path | bytes, required: set[str], what: str) -> dict[str, Any]:
+    """Load a torch-saved dict (a file or its bytes) safely; refuse anything that is not the expected kind."""
+    path = source if isinstance(source, Path) else f"the {what} of this run"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(source if isinstance(source, Path) else io.BytesIO(source), map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged file or a pickle asking for code: refused either way
         raise StoreError(f"{path}: not a valid {what} ({type(error).__name__}: {str(error)[:200]}); "
                          "delete it or rerun with --force") from None

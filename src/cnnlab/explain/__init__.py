@@ -1,0 +1,52 @@
+"""Explain a finished run: filters, feature maps, weight histograms, saliency and guided
+backpropagation, top-activating patches traced back through the receptive field, examples.
+
+Computing and drawing are apart (Captum's shape): the computing functions take a plain model
+(or a ``BuiltModel``) and tensors and return tensors or arrays; ``draw`` and ``charts`` turn
+those into ``Figure`` objects (PNG bytes); ``explain_figures`` / ``explain_run`` do it all for
+a stored run, as ``cnnlab explain`` and the report use it.
+
+    from cnnlab.explain import best_run, explain_run, load_run, feature_maps
+    with cnnlab.open_store("runs/quickstart") as store:
+        paths = explain_run(store, best_run(store)["id"], what="filters,maps,patches")
+        run = load_run(store, best_run(store)["id"])
+        maps = feature_maps(run.model, run.model_input(run.input("test:3").image), ["conv1"])
+"""
+
+from cnnlab.explain.activations import (
+    TopActivations,
+    evaluating,
+    feature_maps,
+    named_layer,
+    recording,
+    top_activations,
+)
+from cnnlab.explain.attribution import (
+    guided_backprop,
+    neuron_guided_backprop,
+    neuron_saliency,
+    saliency,
+    unit_selector,
+)
+from cnnlab.explain.canvas import Figure
+from cnnlab.explain.figures import (
+    DEFAULT_WHAT,
+    WHAT,
+    default_folder,
+    explain_figures,
+    explain_run,
+    iter_figures,
+    parse_what,
+)
+from cnnlab.explain.images import InputImage, load_image_file, parse_index
+from cnnlab.explain.receptive import Crop, ReceptiveField, crop, receptive_field, receptive_fields
+from cnnlab.explain.runs import ExplainedRun, best_run, load_run, resolve_run_id
+from cnnlab.explain.weights import NEAR_ZERO, LayerWeights, filters, weight_histograms
+
+__all__ = [
+    "Crop", "DEFAULT_WHAT", "ExplainedRun", "Figure", "InputImage", "LayerWeights", "NEAR_ZERO", "ReceptiveField",
+    "TopActivations", "WHAT", "best_run", "crop", "default_folder", "evaluating", "explain_figures", "explain_run",
+    "feature_maps", "filters", "guided_backprop", "iter_figures", "load_image_file", "load_run", "named_layer",
+    "neuron_guided_backprop", "neuron_saliency", "parse_index", "parse_what", "receptive_field", "receptive_fields",
+    "recording", "resolve_run_id", "saliency", "top_activations", "unit_selector", "weight_histograms",
+]

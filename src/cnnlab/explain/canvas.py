@@ -1,0 +1,205 @@
+"""The drawing surface every explain figure shares: labelled tile mosaics rendered to PNG bytes.
+
+A grid of 64 or 256 small images drawn as 64 or 256 matplotlib axes takes seconds; here each
+grid is one pixel-exact image (tiles upscaled by a whole factor, nearest neighbour) with the
+labels drawn as text, so a 256-tile figure renders in a fraction of a second and the figure
+knows where every tile lies (``Figure.tiles``), which lets tests look at the pixels of each
+tile. Matplotlib is used object-oriented with the Agg canvas: no pyplot, no global backend.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure as MplFigure
+
+DPI = 100
+MARGIN = 12  # px around everything
+GAP = 4  # px between tiles
+PANEL_GAP = 28  # px between panels side by side
+LINE = 12  # px per line of small text (7 pt at 100 dpi)
+TITLE = 22  # px of the figure title line (11 pt bold)
+PANEL_TITLE = 18
+NEUTRAL = 0.5  # grey: where a patch's receptive field leaves the image
+BACKGROUND = 1.0  # white between tiles
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One explain figure: a file name (no extension), a title, the PNG, and a caption for the report.
+
+    ``size`` is (width, height) in pixels; ``tiles`` maps each tile's key to its box in the PNG,
+    (left, top, right, bottom), end exclusive.
+    """
+
+    name: str
+    title: str
+    png_bytes: bytes
+    caption: str
+    size: tuple[int, int] = (0, 0)
+    tiles: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+
+
+@dataclass
+class Cell:
+    """One tile: an RGB image (h x w x 3, floats in [0, 1]) or None for an empty slot, and its label."""
+
+    rgb: Optional[np.ndarray]
+    label: str = ""
+    key: Optional[str] = None
+
+
+@dataclass
+class Panel:
+    """A grid of cells, ``cols`` wide, each tile about ``tile`` px on its long side."""
+
+    cells: list[Cell]
+    cols: int
+    tile: int = 64
+    title: str = ""
+    row_labels: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        self.cols = max(1, min(self.cols, len(self.cells))) if self.cells else 1
+        self.rows = max(1, math.ceil(len(self.cells) / self.cols))
+        sizes = [cell.rgb.shape[:2] for cell in self.cells if cell.rgb is not None]
+        longest = max((max(h, w) for h, w in sizes), default=1)
+        # A whole upscaling factor keeps every source pixel the same size on screen.
+        self.factor = max(1, round(self.tile / longest))
+        self.tile_h = max((h for h, _ in sizes), default=1) * self.factor
+        self.tile_w = max((w for _, w in sizes), default=1) * self.factor
+        lines = max((cell.label.count("\n") + 1 for cell in self.cells if cell.label), default=0)
+        self.label_h = lines * LINE
+        self.row_label_w = (max(len(text) for text in self.row_labels) * 6 + 8) if self.row_labels else 0
+        self.title_h = PANEL_TITLE if self.title else 0
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """(width, height) of the tile grid in px."""
+        return (self.cols * (self.tile_w + GAP) - GAP, self.rows * (self.label_h + self.tile_h + GAP) - GAP)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        width, height = self.grid_size
+        return (self.row_label_w + max(width, int(len(self.title) * 6.6)), self.title_h + height)
+
+
+def compose(name: str, title: str, caption: str, panels: Sequence[Panel], subtitle: str = "",
+            min_width: int = 420) -> Figure:
+    """Panels side by side under a title and a wrapped subtitle, rendered to a PNG ``Figure``."""
+    widths = [panel.size[0] for panel in panels]
+    body_w = sum(widths) + PANEL_GAP * (len(panels) - 1)
+    width = max(body_w + 2 * MARGIN, min_width, int(len(title) * 8.2) + 2 * MARGIN)
+    lines = textwrap.wrap(subtitle, max(20, int((width - 2 * MARGIN) / 5.2))) if subtitle else []
+    header = TITLE + LINE * len(lines) + (6 if lines else 0)
+    body_h = max(panel.size[1] for panel in panels)
+    height = MARGIN + header + body_h + MARGIN
+    fig = _figure(width, height)
+    _text(fig, width, height, MARGIN, MARGIN, title, size=11, weight="bold")
+    for i, line in enumerate(lines):
+        _text(fig, width, height, MARGIN, MARGIN + TITLE + i * LINE, line, size=7.5, color="#333333")
+    tiles: dict[str, tuple[int, int, int, int]] = {}
+    x = MARGIN + (width - 2 * MARGIN - body_w) // 2
+    for panel, panel_w in zip(panels, widths):
+        tiles.update(_draw_panel(fig, width, height, panel, x, MARGIN + header))
+        x += panel_w + PANEL_GAP
+    return Figure(name=name, title=title, png_bytes=render(fig), caption=caption, size=(width, height), tiles=tiles)
+
+
+def _draw_panel(fig: MplFigure, width: int, height: int, panel: Panel, left: int, top: int
+                ) -> dict[str, tuple[int, int, int, int]]:
+    if panel.title:
+        _text(fig, width, height, left, top + 2, panel.title, size=8.5, weight="bold")
+    grid_left, grid_top = left + panel.row_label_w, top + panel.title_h
+    grid_w, grid_h = panel.grid_size
+    mosaic = np.full((grid_h, grid_w, 3), BACKGROUND, dtype=np.float32)
+    tiles = {}
+    for index, cell in enumerate(panel.cells):
+        row, col = divmod(index, panel.cols)
+        x = col * (panel.tile_w + GAP)
+        y = row * (panel.label_h + panel.tile_h + GAP) + panel.label_h
+        if cell.label:
+            _text(fig, width, height, grid_left + x + panel.tile_w / 2, grid_top + y - panel.label_h + 1, cell.label,
+                  size=7, ha="center")
+        if cell.rgb is None:
+            continue
+        block = np.repeat(np.repeat(np.clip(cell.rgb, 0, 1), panel.factor, 0), panel.factor, 1)
+        h, w = block.shape[:2]
+        dy, dx = (panel.tile_h - h) // 2, (panel.tile_w - w) // 2
+        mosaic[y + dy:y + dy + h, x + dx:x + dx + w] = block
+        if cell.key is not None:
+            tiles[cell.key] = (grid_left + x + dx, grid_top + y + dy, grid_left + x + dx + w, grid_top + y + dy + h)
+    for row, text in enumerate(panel.row_labels[:panel.rows]):
+        y = row * (panel.label_h + panel.tile_h + GAP) + panel.label_h + panel.tile_h / 2
+        _text(fig, width, height, left, grid_top + y - 6, text, size=7.5)
+    axes = fig.add_axes((grid_left / width, 1 - (grid_top + grid_h) / height, grid_w / width, grid_h / height))
+    axes.imshow(mosaic, interpolation="nearest", aspect="auto")
+    axes.set_axis_off()
+    return tiles
+
+
+def _figure(width: int, height: int) -> MplFigure:
+    fig = MplFigure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _text(fig: MplFigure, width: int, height: int, x: float, y: float, text: str, size: float = 7,
+          ha: str = "left", **kwargs) -> None:
+    """Text with its top at pixel (x, y) from the top-left corner."""
+    fig.text(x / width, 1 - y / height, text, fontsize=size, ha=ha, va="top", **kwargs)
+
+
+def render(fig: MplFigure) -> bytes:
+    """The figure as PNG bytes (its exact pixel size: no tight bounding box)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, facecolor=fig.get_facecolor())
+    return buffer.getvalue()
+
+
+def chart(name: str, title: str, caption: str, width: int, height: int,
+          draw: Callable[[MplFigure], None]) -> Figure:
+    """A figure drawn with ordinary matplotlib axes (histograms, bar charts, small panels)."""
+    fig = _figure(width, height)
+    draw(fig)
+    return Figure(name=name, title=title, png_bytes=render(fig), caption=caption, size=(width, height))
+
+
+# ---------------------------------------------------------------- pixels to colours
+
+
+def image_rgb(image: np.ndarray) -> np.ndarray:
+    """A uint8 image, C x H x W with C = 1 or 3, as H x W x 3 floats in [0, 1]."""
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        array = array[None]
+    if array.shape[0] == 1:
+        return np.repeat(array[0][..., None], 3, axis=2)
+    if array.shape[0] == 3:
+        return array.transpose(1, 2, 0)
+    return np.repeat(array.mean(0)[..., None], 3, axis=2)
+
+
+def colormap_rgb(values: np.ndarray, low: float, high: float, cmap: str = "viridis") -> np.ndarray:
+    """A 2-D array through a colormap, ``low`` and ``high`` at its ends (a flat range: the low end)."""
+    from matplotlib import colormaps
+
+    span = high - low
+    scaled = (np.asarray(values, dtype=np.float64) - low) / span if span > 0 else np.zeros(np.shape(values))
+    return colormaps[cmap](np.clip(scaled, 0, 1))[..., :3].astype(np.float32)
+
+
+def signed_rgb(values: np.ndarray) -> np.ndarray:
+    """Signed values (C x H x W, C = 1 or 3) as grey-centred colours: 0 -> mid grey, +-max|v| -> the ends."""
+    values = np.asarray(values, dtype=np.float64)
+    peak = float(np.abs(values).max())
+    scaled = 0.5 + 0.5 * values / peak if peak > 0 else np.full(values.shape, 0.5)
+    if scaled.shape[0] == 3:
+        return scaled.transpose(1, 2, 0).astype(np.float32)
+    return np.repeat(scaled.mean(0)[..., None], 3, axis=2).astype(np.float32)

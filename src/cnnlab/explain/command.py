@@ -1,0 +1,73 @@
+"""``cnnlab explain DIR``: write a finished run's explain figures as PNG files and list them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cnnlab.errors import SpecError
+
+HELP = "write a finished run's interpretation figures (filters, feature maps, histograms, ...) as PNG files"
+DESCRIPTION = (
+    "Write the interpretation figures of one finished run as PNG files and print each path: filters, feature "
+    "maps (with the input's preprocessing), weight and bias histograms (overlaid across the variants of the "
+    "architecture), saliency and guided backpropagation (per class, and per unit of a layer), top-activating "
+    "patches traced back through the exact receptive field, and classified examples. Without --what, the "
+    "study's explain: section decides (default: filters,maps,hist,examples)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``cnnlab explain`` (cli.py adds the subcommand and calls this)."""
+    parser.add_argument("folder", type=Path, help="an output folder of 'cnnlab run'")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--run", metavar="ID", help="the run to explain (its id or a unique prefix; see 'cnnlab ls DIR --runs')")
+    which.add_argument("--best", action="store_true", help="the finished run with the best validation accuracy (the default)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--image", type=Path, metavar="FILE", help="an image file (PNG, JPEG) to feed, resized to the model's input")
+    source.add_argument("--index", metavar="SPLIT:I", help="a dataset image, e.g. test:3 (default: the spec's, else test:0)")
+    parser.add_argument("--layers", nargs="+", metavar="LAYER",
+                        help="layers for filters, feature maps and neurons (e.g. conv1 maxpool1 conv2; 'all' for every layer)")
+    parser.add_argument("--what", metavar="LIST",
+                        help="comma list of: filters,maps,hist,saliency,guided,patches,examples")
+    parser.add_argument("--out", type=Path, metavar="FOLDER", help="where to write (default: DIR/explain/<run id>/)")
+    parser.add_argument("--data-dir", type=Path, help="where dataset files are (default: $CNNLAB_DATA, then the user cache)")
+    parser.add_argument("--study", help="which study, when the folder holds several")
+
+
+def command_explain(args: argparse.Namespace) -> int:
+    """Explain one run of the store in ``args.folder`` (``--run ID``, else the best run) and print each file."""
+    from cnnlab.explain.figures import default_folder, explain_run, parse_what
+    from cnnlab.explain.runs import best_run, resolve_run_id
+    from cnnlab.store import Store
+
+    if args.run and args.best:
+        raise SpecError("give either --run ID or --best, not both")
+    if args.image is not None and args.index is not None:
+        raise SpecError("give either --image FILE or --index split:i, not both")
+    what = parse_what(args.what) if args.what else None
+    layers = _layer_list(args.layers)
+    with Store(args.folder, create=False) as store:
+        if args.run:
+            record = resolve_run_id(store, args.run)
+        else:
+            study = store.study(args.study)["name"]
+            record = best_run(store, study)
+            accuracy = record["val_accuracy"]
+            print(f"explaining the best run {record['id']} ({record['architecture']}/{record['variant']}"
+                  + (f", val acc {100 * accuracy:.2f}%" if accuracy is not None else "") + ")")
+        out = args.out if args.out is not None else default_folder(store, record["id"])
+        paths = explain_run(store, record["id"], what=what, layers=layers, image=args.image, index=args.index,
+                            out_folder=out, data_dir=args.data_dir, on_written=lambda path: print(path, flush=True))
+    if not paths:
+        print("nothing to write", file=sys.stderr)
+    return 0
+
+
+def _layer_list(layers):
+    """``--layers conv1 conv2`` or ``--layers conv1,conv2`` -> ["conv1", "conv2"]; None stays None."""
+    if not layers:
+        return None
+    names = [name.strip() for item in layers for name in str(item).split(",") if name.strip()]
+    return names or None

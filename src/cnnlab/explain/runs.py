@@ -1,0 +1,181 @@
+"""A finished run, rebuilt from the store for explaining: its model with weights, data and inputs.
+
+Only the store is needed for what the weights alone show (filters, histograms, a file's
+feature maps when the dataset is normalized by ``unit`` or ``none``); the dataset is loaded,
+through the same cache and split code the run trained with, only when an input comes from a
+split, a split is scanned, or ``standardize`` needs the training split's statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from cnnlab.data import ArrayDataset, Splits, normalization
+from cnnlab.errors import DataError, StoreError
+from cnnlab.execute.runner import DataCache
+from cnnlab.explain.images import InputImage, load_image_file, parse_index
+from cnnlab.models import BuiltModel, build_model
+from cnnlab.registry import did_you_mean
+from cnnlab.spec.plan import RunConfig
+from cnnlab.spec.study import Explain
+from cnnlab.store import Store
+from cnnlab.train import Normalizer
+
+
+@dataclass
+class ExplainedRun:
+    """A finished run: its store record, config, model (weights loaded, eval mode) and class names."""
+
+    run_id: str
+    record: dict[str, Any]
+    config: RunConfig
+    built: BuiltModel
+    class_names: list[str]
+    explain: Explain
+    data_dir: Optional[Path] = None
+    cache: Optional[DataCache] = field(default=None, repr=False)
+    _normalizer: Optional[Normalizer] = field(default=None, repr=False)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.built.module
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.built.input_shape  # type: ignore[return-value]
+
+    @property
+    def label(self) -> str:
+        """The configuration's name in tables (``A2/l2``), with the repeat when there are several."""
+        label = self.config.label
+        if self.config.repeat:
+            label += f" repeat {self.config.repeat}"
+        if self.config.fold is not None:
+            label += f" fold {self.config.fold}"
+        return label
+
+    def splits(self) -> Splits:
+        """The run's exact splits (the dataset is loaded on first use)."""
+        return self._split()[0]
+
+    def _split(self) -> tuple[Splits, ArrayDataset]:
+        if self.cache is None:
+            self.cache = DataCache(self.data_dir)
+        return self.cache.split(self.config)
+
+    def split_data(self, split: str) -> ArrayDataset:
+        """The images of one split (``train`` is the run's training set, ``limit_train`` applied)."""
+        splits, train = self._split()
+        data = train if split == "train" else getattr(splits, split, None)
+        if data is None or len(data) == 0:
+            raise DataError(f"run {self.run_id} has no '{split}' split (its sizes: {splits.sizes})")
+        return data
+
+    def normalizer(self) -> Normalizer:
+        """uint8 -> model input, exactly as in training (``standardize`` reads the training split)."""
+        if self._normalizer is None:
+            mode = self.config.dataset.normalize
+            if mode == "standardize":
+                train = self._split()[1]
+            else:  # unit and none do not depend on the data: no need to load it
+                channels = self.input_shape[0]
+                train = ArrayDataset(torch.zeros((1, channels, 1, 1), dtype=torch.uint8), torch.zeros(1, dtype=torch.int64))
+            scale, shift = normalization(mode, train)
+            self._normalizer = Normalizer(scale, shift)
+        return self._normalizer
+
+    def dataset_input(self, split: str, index: int) -> InputImage:
+        data = self.split_data(split)
+        if not 0 <= index < len(data):
+            raise DataError(f"{split}:{index} is out of range; the {split} split of run {self.run_id} "
+                            f"holds {len(data)} images (0 to {len(data) - 1})")
+        return InputImage(image=data.images[index].numpy().copy(), source=f"{split}:{index}",
+                          label=int(data.labels[index]))
+
+    def input(self, index: Optional[str] = None, image: Optional[str | Path] = None) -> InputImage:
+        """An input from ``index`` ("test:3") or an image file; neither: test:0 (val:0 without a test split)."""
+        if image is not None:
+            return load_image_file(image, self.input_shape)
+        if index is not None:
+            return self.dataset_input(*parse_index(index))
+        splits = self.splits()
+        return self.dataset_input("test" if splits.test is not None and len(splits.test) else "val", 0)
+
+    def model_input(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Normalized float input (N x C x H x W) from uint8 images (C x H x W or N x C x H x W)."""
+        batch = torch.as_tensor(np.asarray(images))
+        if batch.dim() == 3:
+            batch = batch[None]
+        return self.normalizer()(batch)
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax outputs for a normalized batch, in eval mode."""
+        from cnnlab.explain.activations import evaluating
+
+        with evaluating(self.model), torch.no_grad():
+            return self.model(x).float().softmax(1)
+
+
+def resolve_run_id(store: Store, run_id: str) -> dict[str, Any]:
+    """The run record for a full id or a unique prefix; a StoreError naming close ids otherwise."""
+    record = store.run(run_id)
+    if record is not None:
+        return record
+    ids = [run["id"] for run in store.runs()]
+    matches = [i for i in ids if run_id and i.startswith(run_id)]
+    if len(matches) == 1:
+        return store.run(matches[0])
+    if len(matches) > 1:
+        raise StoreError(f"run id '{run_id}' is ambiguous in {store.folder}: {', '.join(matches[:5])}")
+    raise StoreError(f"{store.folder} has no run '{run_id}'{did_you_mean(run_id, ids)}; "
+                     f"'cnnlab ls {store.folder} --runs' lists the runs")
+
+
+def load_run(store: Store, run_id: str, data_dir: Optional[str | Path] = None) -> ExplainedRun:
+    """Rebuild a finished run: config, model with its weights in eval mode, class names, explain settings."""
+    record = resolve_run_id(store, run_id)
+    if record["status"] != "done":
+        raise StoreError(f"run {record['id']} is {record['status']}; only finished runs can be explained")
+    config = RunConfig.model_validate(record["config"])
+    if not record.get("input_shape") or not record.get("class_names"):
+        raise StoreError(f"run {record['id']} has no recorded input shape or class names; rerun it with this cnnlab")
+    input_shape = tuple(int(n) for n in record["input_shape"])
+    class_names = [str(name) for name in record["class_names"]]
+    built = build_model(config.layer_list(), input_shape, len(class_names), variant=config.variant_spec,
+                        init="default", generator_seed=0)
+    try:
+        built.module.load_state_dict(store.load_weights(record["id"]))
+    except RuntimeError as error:
+        raise StoreError(f"run {record['id']}: the stored weights do not fit the model its config builds "
+                         f"({str(error).splitlines()[0]})") from None
+    built.module.eval()
+    return ExplainedRun(run_id=record["id"], record=record, config=config, built=built, class_names=class_names,
+                        explain=study_explain(store, config.study), data_dir=Path(data_dir) if data_dir else None)
+
+
+def study_explain(store: Store, study: str) -> Explain:
+    """The study spec's ``explain:`` settings (the defaults when the study has none)."""
+    try:
+        spec = store.study(study)["spec"] or {}
+    except StoreError:
+        return Explain()
+    return Explain.model_validate(spec.get("explain") or {})
+
+
+def best_run(store: Store, study: Optional[str] = None) -> dict[str, Any]:
+    """The finished run with the best validation accuracy (ties: the first in plan order).
+
+    Runs without a validation accuracy rank last; a StoreError when no run is finished.
+    """
+    runs = store.runs(study, status="done")
+    if not runs:
+        where = f"study '{study}' in {store.folder}" if study else str(store.folder)
+        raise StoreError(f"{where} has no finished run to explain; run 'cnnlab run SPEC' first")
+    scored = [(run["val_accuracy"] if run["val_accuracy"] is not None else float("-inf"), -i, run)
+              for i, run in enumerate(runs)]
+    return max(scored, key=lambda item: item[:2])[2]

@@ -1,0 +1,92 @@
+"""The study report: one self-contained HTML file (or Markdown plus PNG figures) built from the store.
+
+    from cnnlab.report import write_report
+    write_report("runs/quickstart")                  # runs/quickstart/report.html
+    write_report("runs/quickstart", format="md")     # runs/quickstart/report.md + report_figures/
+
+Flow: ``data.gather`` reads the store into plain dataclasses; each registered section builder
+(``document.section``; the built-in ones are in ``sections.py``) turns them into blocks, drawing
+figures with ``figures.py``; ``html.py`` or ``markdown.py`` writes the blocks. Nothing is retrained.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional, Union
+
+from cnnlab.errors import CnnlabError
+from cnnlab.fsutil import write_bytes_atomic, write_text_atomic
+
+FORMATS = ("html", "md")
+
+
+class ReportError(CnnlabError):
+    """The report cannot be written as asked (unknown format, unusable output path)."""
+
+
+def default_output(folder: Path, format: str) -> Path:
+    return folder / f"report.{format}"
+
+
+def figures_folder(output: Path) -> Path:
+    """Where ``--format md`` puts its PNG files: ``report_figures/`` beside ``report.md``."""
+    return output.with_name(f"{output.stem}_figures")
+
+
+def write_report(folder: Union[str, Path], output: Optional[Union[str, Path]] = None, *, study: Optional[str] = None,
+                 format: str = "html") -> Path:
+    """Build the report of a study in the store at ``folder`` and write it atomically; return its path.
+
+    ``study`` names the study when the folder holds several. ``format`` is ``html`` (one
+    self-contained file, default ``DIR/report.html``) or ``md`` (``DIR/report.md`` plus a folder
+    of PNG figures beside it).
+    """
+    from cnnlab.report.data import gather
+    from cnnlab.report.document import build_sections
+    from cnnlab.store import Store
+
+    if format not in FORMATS:
+        raise ReportError(f"unknown report format '{format}'; choose one of: {', '.join(FORMATS)}")
+    folder = Path(folder)
+    path = Path(output) if output is not None else default_output(folder, format)
+    if path.is_dir():
+        raise ReportError(f"{path} is a folder; give the report's file name (for example {path / ('report.' + format)})")
+    with Store(folder, create=False) as store:
+        data = gather(store, study)
+    sections = build_sections(data)
+    if format == "html":
+        from cnnlab.report.html import render_html
+
+        write_text_atomic(path, render_html(data, sections))
+    else:
+        _write_markdown(path, data, sections)
+    return path
+
+
+def _write_markdown(path: Path, data: object, sections: list) -> None:
+    from cnnlab.report.markdown import render_markdown
+
+    figures = figures_folder(path)
+    text, files = render_markdown(data, sections, figures.name)
+    for name, png in files.items():
+        write_bytes_atomic(figures / name, png)
+    if figures.is_dir():  # figures of an earlier build that this one no longer has
+        for stale in figures.iterdir():
+            if stale.name not in files and re.fullmatch(r"\d\d-[a-z0-9-]+\.png", stale.name):
+                stale.unlink()
+    write_text_atomic(path, text)  # last: the Markdown never links to a figure not yet written
+
+
+def command_report(folder: Path, output: Optional[Path], study: Optional[str], fmt: str) -> Path:
+    """``cnnlab report DIR [-o FILE] [--study NAME] [--format html|md]``: write it, say where."""
+    import time
+
+    started = time.perf_counter()
+    path = write_report(folder, output, study=study, format=fmt)
+    size = path.stat().st_size + sum(f.stat().st_size for f in figures_folder(path).glob("*.png")) * (fmt == "md")
+    print(f"Report written to {path} ({size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)")
+    return path
+
+
+__all__ = ["FORMATS", "ReportError", "command_report", "default_output", "figures_folder", "write_report"]

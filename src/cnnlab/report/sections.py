@@ -1,0 +1,384 @@
+"""The report's sections: study header, results, learning curves, model summaries, best configuration.
+
+Each builder turns ``ReportData`` into a ``Section`` of blocks, or an absent section with the
+one line that says why (see ``document.py`` for how to add one).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Optional
+
+import numpy as np
+
+from cnnlab.analysis.tables import ResultRow
+from cnnlab.report import figures
+from cnnlab.report.data import SPLIT_WORDS, ReportData
+from cnnlab.report.document import (
+    Block, Cell, Facts, Figure, Note, Paragraph, Preformatted, Section, Subheading, Table, section, slug,
+)
+
+# ---------------------------------------------------------------- formatting
+
+
+def percent(value: Optional[float], digits: int = 2) -> Cell:
+    return Cell("" if value is None else f"{100 * value:.{digits}f}", None if value is None else 100 * value, True)
+
+
+def number(value: Optional[float], digits: int = 4) -> Cell:
+    return Cell("" if value is None else f"{value:.{digits}f}", value, True)
+
+
+def count(value: Optional[int]) -> Cell:
+    return Cell("" if value is None else f"{value:,}", value, True)
+
+
+def text(value: str) -> Cell:
+    return Cell(value, value)
+
+
+def duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "unknown"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _with_interval(cell: Cell, row: ResultRow, metric: str) -> Cell:
+    # Newer ResultRows carry a 95% interval over repeats; show its half-width, sort by the mean.
+    interval = (getattr(row, "ci", None) or {}).get(metric)
+    if interval is not None and cell.text:
+        cell.text += f" ± {100 * (interval[1] - interval[0]) / 2:.2f}"
+    return cell
+
+
+def _plural(amount: int, word: str) -> str:
+    return f"{amount} {word}" + ("" if amount == 1 else "s")
+
+
+# ---------------------------------------------------------------- 1. the study
+
+
+@section(order=10)
+def study_header(data: ReportData) -> Section:
+    spec, env = data.spec, data.study.get("environment") or {}
+    statuses = Counter(run["status"] for run in data.runs)
+    facts: list[tuple[str, str]] = [("Study", data.name)]
+    if data.study.get("spec_path"):
+        facts.append(("Spec file", str(data.study["spec_path"])))
+    facts.append(("Runs", f"{len(data.runs)}" + (": " + ", ".join(f"{n} {s}" for s, n in statuses.most_common())
+                                                 if data.runs else "")))
+    facts += _dataset_facts(data)
+    facts += _training_facts(spec)
+    if env:
+        cores = f", {env['cores']} cores" if env.get("cores") else ""
+        facts.append(("Machine", f"{env.get('processor') or env.get('machine') or 'unknown'}{cores}; {env.get('platform', '')}".strip("; ")))
+        device = env.get("device", "unknown")
+        if env.get("gpu"):
+            device += f" ({env['gpu']}, CUDA {env.get('cuda')})"
+        if env.get("threads"):
+            device += f", {env['threads']} CPU threads"
+        facts.append(("Device", device))
+    versions = [f"{name} {env[name]}" for name in ("python", "torch", "numpy") if env.get(name)]
+    code = sorted({run["code_version"] for run in data.runs if run.get("code_version")})
+    if code:
+        versions.append("cnnlab " + " / ".join(code))
+    if versions:
+        facts.append(("Versions", ", ".join(versions)))
+    trained = sum(run.get("train_seconds") or 0.0 for run in data.runs if run["status"] == "done")
+    facts.append(("Wall time", f"{duration(data.study.get('wall_seconds'))} in total"
+                  + (f" (training alone: {duration(trained)})" if trained else "")))
+    facts.append(("Dates", f"created {data.study.get('created_at', '?')}, last run {data.study.get('updated_at', '?')}"))
+    report = ", ".join(f"{name} {version}" for name, version in data.versions.items())
+    facts.append(("This report", f"built {data.built_at} from the store alone ({report})"))
+    blocks: list[Block] = [Facts(facts)]
+    environments = {_machine_key(run["environment"]) for run in data.runs if run.get("environment")}
+    if len(environments) > 1:
+        blocks.append(Note(f"The runs were trained in {len(environments)} different environments (machine, device or "
+                           "versions); the facts above are those of the latest 'cnnlab run'."))
+    lines = data.study.get("spec_text", "").count("\n") + 1
+    blocks.append(Preformatted(data.study.get("spec_text", ""), f"Spec, verbatim ({_plural(lines, 'line')})", collapsed=True))
+    return Section("study", "Study", blocks)
+
+
+def _machine_key(env: dict[str, Any]) -> tuple:
+    return tuple(env.get(key) for key in ("processor", "platform", "device", "gpu", "python", "torch", "numpy"))
+
+
+def _dataset_facts(data: ReportData) -> list[tuple[str, str]]:
+    dataset = data.spec.get("dataset") or {}
+    facts = []
+    if dataset:
+        augment = ", ".join(_compact(item) for item in dataset.get("augment") or []) or "none"
+        where = f" ({dataset['path']})" if dataset.get("path") else ""
+        facts.append(("Dataset", f"{dataset.get('name')}{where}; normalize: {dataset.get('normalize', 'unit')}; "
+                                 f"augmentation: {augment}"))
+    sizes = [run["split_sizes"] for run in data.runs if run.get("split_sizes")]
+    if sizes:
+        distinct = {tuple(sorted(s.items())) for s in sizes}
+        split = ", ".join(f"{SPLIT_WORDS.get(name, name)} {size:,}" for name, size in
+                          sorted(sizes[0].items(), key=lambda item: ("train", "val", "test").index(item[0])
+                                 if item[0] in ("train", "val", "test") else 9) if size)
+        facts.append(("Split sizes", split + (f" (the runs differ: {len(distinct)} different sizes)" if len(distinct) > 1 else "")))
+    shape, classes = data.first_with("input_shape"), data.first_with("class_names")
+    if shape and classes:
+        names = ", ".join(str(c) for c in classes[:20]) + (", ..." if len(classes) > 20 else "")
+        facts.append(("Images", f"{' x '.join(str(n) for n in shape)} (channels x height x width); "
+                                f"{len(classes)} classes: {names}"))
+    return facts
+
+
+def _training_facts(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    train = spec.get("train") or {}
+    if not train:
+        return []
+    optimizer = train.get("optimizer") or {}
+    schedule = train.get("schedule") or {}
+    stopping = train.get("early_stopping")
+    text_ = (f"{optimizer.get('name')} lr {optimizer.get('lr')}, batch {train.get('batch_size')}, "
+             f"{train.get('epochs')} epochs; schedule {schedule.get('name', 'none')}; early stopping "
+             + (f"on {stopping.get('monitor')} (patience {stopping.get('patience')})" if stopping else "off")
+             + f"; init {train.get('init', 'default')}")
+    facts = [("Training", text_)]
+    facts.append(("Repeats", f"{spec.get('repeats', 1)} per configuration (seeds from study seed {spec.get('seed')})"))
+    return facts
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {val}" for key, val in value.items())
+    return str(value)
+
+
+# ---------------------------------------------------------------- 2. results
+
+
+@section(order=20)
+def results(data: ReportData) -> Section:
+    if not data.rows:
+        return Section.absent("results", "Results", "the study has no runs in the store yet.")
+    rows = data.rows
+    sweep_keys = list(dict.fromkeys(key for row in rows for key in row.sweep))
+    tested = any(row.test_accuracy is not None for row in rows)
+    columns = ["#", "architecture", "variant", *sweep_keys, "runs", "params", "train time s", "best epoch",
+               "train acc %", "val acc %"] + (["test acc %"] if tested else []) + ["train loss", "val loss"] \
+        + (["test loss"] if tested else []) + ["gap pts"]
+    table_rows = []
+    for rank, row in enumerate(rows, start=1):
+        final = " (final retrain)" if data.phase(row) == "final" else ""
+        cells = [count(rank), text(row.architecture), text(row.variant + final)]
+        cells += [text(_value_text(row.sweep.get(key))) for key in sweep_keys]
+        cells += [_runs_cell(row), count(row.params_total), number(row.train_seconds, 1), number(row.best_epoch, 1),
+                  _with_interval(percent(row.train_accuracy), row, "train_accuracy"),
+                  _with_interval(percent(row.val_accuracy), row, "val_accuracy")]
+        if tested:
+            cells.append(_with_interval(percent(row.test_accuracy), row, "test_accuracy"))
+        cells += [number(row.train_loss), number(row.val_loss)]
+        if tested:
+            cells.append(number(row.test_loss))
+        gap = row.gap
+        cells.append(Cell("" if gap is None else f"{100 * gap:+.2f}", None if gap is None else 100 * gap, True))
+        table_rows.append(cells)
+    repeats = max(row.runs for row in rows)
+    notes = ["Sorted by validation accuracy, best first; click a column header to sort by it."]
+    if repeats > 1:
+        notes.append(f"Metrics are means over each configuration's finished runs (up to {repeats})"
+                     + ("; ± is the half-width of a 95% interval." if any(getattr(r, "ci", None) for r in rows) else "."))
+    notes.append("Accuracies and losses are those of the final weights (the best epoch's when early stopping "
+                 "restored them); gap = train minus validation accuracy, in percentage points.")
+    if tested:
+        notes.append("Test numbers are measured, never used to choose.")
+    blocks: list[Block] = [
+        Table(columns, table_rows, anchor="results-table", sortable=True, caption="One row per configuration",
+              titles={"best epoch": "1-based epoch with the best validation metric",
+                      "gap pts": "train accuracy minus validation accuracy, percentage points",
+                      "train time s": "seconds of training (evaluation passes included), mean over runs"}),
+        Note(" ".join(notes)),
+    ]
+    if sweep_keys:
+        blocks += _sweep_ranking(rows, sweep_keys, tested, data)
+    blocks += _unfinished(data)
+    return Section("results", "Results", blocks)
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)) and len(set(map(str, value))) == 1:
+        return str(value[0])
+    return "" if value is None else str(value)
+
+
+def _runs_cell(row: ResultRow) -> Cell:
+    if row.done == row.runs:
+        return Cell(str(row.runs), row.runs, True)
+    others = ", ".join(f"{n} {s}" for s, n in sorted(row.statuses.items()) if s != "done")
+    return Cell(f"{row.done}/{row.runs} ({others})", row.done, True)
+
+
+def _sweep_ranking(rows: list[ResultRow], sweep_keys: list[str], tested: bool, data: ReportData) -> list[Block]:
+    ranked = [row for row in rows if row.val_accuracy is not None and data.phase(row) == "select"]
+    if len(ranked) < 2:
+        return []
+    best = ranked[0]
+    columns = ["#", "configuration", *sweep_keys, "val acc %", "Δ val pts"] + (["test acc %", "Δ test pts"] if tested else [])
+    table_rows = []
+    for rank, row in enumerate(ranked, start=1):
+        cells = [count(rank), text(row.configuration)] + [text(_value_text(row.sweep.get(k))) for k in sweep_keys]
+        cells += [percent(row.val_accuracy), _delta(row.val_accuracy, best.val_accuracy)]
+        if tested:
+            cells += [percent(row.test_accuracy), _delta(row.test_accuracy, best.test_accuracy)]
+        table_rows.append(cells)
+    return [Subheading("Sweep, best to worst", "sweep"),
+            Table(columns, table_rows, anchor="sweep-table",
+                  caption="Every configuration ranked by validation accuracy, with its difference from the best"),
+            Note(f"Δ: percentage points from the best configuration on validation ({best.configuration})"
+                 + ("; its test accuracy is the reference for Δ test." if tested else "."))]
+
+
+def _delta(value: Optional[float], reference: Optional[float]) -> Cell:
+    if value is None or reference is None:
+        return Cell("", None, True)
+    delta = 100 * (value - reference)
+    return Cell(f"{delta:+.2f}", delta, True)
+
+
+def _unfinished(data: ReportData) -> list[Block]:
+    runs = [run for run in data.runs if run["status"] != "done"]
+    if not runs:
+        return []
+    from cnnlab.spec.plan import configuration_label
+
+    rows = []
+    for run in runs:
+        label = configuration_label(run["architecture"], run["variant"], run.get("sweep") or {}, run.get("phase", "select"))
+        error = (run.get("error") or "").strip()
+        rows.append([text(label), count(run["repeat"]), text(run["status"]), count(run.get("epochs_done")),
+                     text(error if len(error) <= 400 else error[:400] + "...")])
+    return [Subheading("Runs that did not finish", "unfinished"),
+            Table(["configuration", "repeat", "status", "epochs done", "error"], rows, anchor="unfinished-table"),
+            Note("'cnnlab run' with the same spec and output folder trains queued runs and resumes interrupted ones.")]
+
+
+# ---------------------------------------------------------------- 3. learning curves
+
+
+@section(order=30)
+def learning_curves(data: ReportData) -> Section:
+    if not data.curves:
+        return Section.absent("curves", "Learning curves", "no run has finished, so there are no per-epoch metrics to draw.")
+    curves = data.curves
+    several = max(curve.runs for curve in curves) > 1
+    blocks: list[Block] = [
+        Figure("accuracy-per-configuration", figures.draw_small_multiples(curves, "accuracy"),
+               "Train and validation accuracy per epoch, one panel per configuration",
+               "Accuracy per configuration: train (solid) and validation (dashed), shared axes; "
+               "the dotted line marks the best epoch" + ("; mean over repeats, band from lowest to highest." if several else ".")),
+        Figure("loss-per-configuration", figures.draw_small_multiples(curves, "loss"),
+               "Train and validation loss per epoch, one panel per configuration",
+               "Loss (cross-entropy, without the weight penalty) per configuration, on shared logarithmic axes."),
+    ]
+    architectures = list(dict.fromkeys(curve.architecture for curve in curves))
+    overlays = [(arch, [c for c in curves if c.architecture == arch]) for arch in architectures]
+    overlays = [(arch, members) for arch, members in overlays if len(members) > 1]
+    if overlays:
+        blocks.append(Subheading("Configurations compared, per architecture", "overlays"))
+        for number_, (arch, members) in enumerate(overlays, start=1):
+            blocks.append(Figure(f"overlay-{number_}-{slug(arch, 'architecture')}", figures.draw_overlay(arch, members),
+                                 f"Validation and train curves of the configurations of architecture {arch}",
+                                 f"Architecture {arch}: every configuration on the same axes."))
+    else:
+        blocks.append(Note("Each architecture has a single configuration, so there is no per-architecture overlay."))
+    return Section("curves", "Learning curves", blocks)
+
+
+# ---------------------------------------------------------------- 4. model summaries
+
+
+@section(order=40)
+def model_summaries(data: ReportData) -> Section:
+    cards = data.models
+    if not any(card.text for card in cards):
+        reason = cards[0].reason if cards else "the study has no configurations in the store."
+        return Section.absent("models", "Model summaries", f"no model could be summarized: {reason}")
+    blocks: list[Block] = [Note("Keras-style: channels-last output shapes (batch first as None); batch-norm moving "
+                                "statistics count as non-trainable parameters, as Keras counts them.")]
+    for card in cards:
+        if card.text is None:
+            blocks.append(Note(f"{card.configuration}: no summary, {card.reason}"))
+            continue
+        blocks.append(Preformatted(card.text, f"{card.configuration}: {card.params_total:,} parameters "
+                                              f"({card.params_trainable:,} trainable, {card.params_non_trainable:,} "
+                                              "non-trainable)", collapsed=True))
+    return Section("models", "Model summaries", blocks)
+
+
+# ---------------------------------------------------------------- 5. the best configuration
+
+
+@section(order=50)
+def best_configuration(data: ReportData) -> Section:
+    title = "Best configuration"
+    evaluation = data.evaluation
+    if evaluation is None:
+        return Section.absent("best", title, f"{data.evaluation_reason}, so there is no best configuration to examine.")
+    metric_words = evaluation.metric.replace("val_", "validation ")
+    value = f"{100 * evaluation.value:.2f}%" if evaluation.metric.endswith("accuracy") else f"{evaluation.value:.4f}"
+    run_words = f"run {evaluation.run_id} (repeat {evaluation.repeat}" + (
+        f", the median of its {evaluation.repeats} finished repeats on {metric_words})" if evaluation.repeats > 1 else ")")
+    blocks: list[Block] = [Paragraph(
+        f"{evaluation.configuration} has the best {metric_words} ({value}"
+        + (f", mean of {evaluation.repeats} runs" if evaluation.repeats > 1 else "")
+        + f"). The confusion matrix, per-class accuracy and examples below come from its {run_words}.")]
+    if evaluation.confusion is not None:
+        split = SPLIT_WORDS[evaluation.split]
+        blocks.append(Note(f"Chosen on validation; these are measured on the {split} split"
+                           + (", which is never used to choose." if evaluation.split == "test" else ".")))
+        blocks.append(Figure("confusion-matrix", figures.draw_confusion(evaluation.confusion, evaluation.class_names, split),
+                             f"Confusion matrix of {evaluation.configuration} on the {split} split, counts and row-normalized",
+                             f"Confusion matrix on the {split} split ({int(evaluation.confusion.sum()):,} images): rows are "
+                             "the true class, columns the predicted one."))
+        blocks += _per_class(evaluation.confusion, evaluation.class_names, split)
+    else:
+        blocks.append(Note(f"No confusion matrix: {evaluation.confusion_reason}."))
+    rows, titles = figures.evaluation_example_rows(evaluation)
+    if rows:
+        split = SPLIT_WORDS.get(evaluation.examples_split or "", "evaluation")
+        blocks.append(Subheading("Examples", "examples"))
+        blocks.append(Figure("examples", figures.draw_examples(rows, titles, evaluation.class_names),
+                             f"Correctly and incorrectly classified {split} images with true and predicted class",
+                             f"{split.capitalize()} images with their true class, the predicted class and the model's "
+                             "confidence (softmax probability) in it; green when right, red when wrong."))
+        if "correct" in evaluation.examples and not any(k in evaluation.examples for k in ("wrong", "confident_wrong")):
+            blocks.append(Note(f"No misclassified {split} images: every one was classified correctly."))
+    else:
+        blocks.append(Note(f"No example images: {evaluation.examples_reason}."))
+    return Section("best", title, blocks)
+
+
+def _per_class(confusion: np.ndarray, class_names: list[str], split: str) -> list[Block]:
+    totals = confusion.sum(axis=1)
+    rows = []
+    for index, name in enumerate(class_names):
+        correct, total = int(confusion[index, index]), int(totals[index])
+        mistakes = confusion[index].copy()
+        mistakes[index] = 0
+        other = int(mistakes.argmax())
+        confused = f"{class_names[other]} ({int(mistakes[other])})" if mistakes[other] else ""
+        rows.append([text(str(name)), count(total), count(correct),
+                     percent(correct / total if total else None, 1), text(confused)])
+    pairs = [(int(confusion[t, p]), class_names[t], class_names[p]) for t in range(len(class_names))
+             for p in range(len(class_names)) if t != p and confusion[t, p]]
+    pairs.sort(key=lambda item: -item[0])
+    blocks: list[Block] = [
+        Subheading("Per-class accuracy", "per-class"),
+        Table(["class", "images", "correct", "accuracy %", "most often predicted instead"], rows, anchor="per-class-table",
+              sortable=True, caption=f"Per-class accuracy on the {split} split"),
+    ]
+    if pairs:
+        top = ", ".join(f"{true} as {predicted} ({n})" for n, true, predicted in pairs[:5])
+        blocks.append(Note(f"Most frequent confusions (true as predicted): {top}."))
+    return blocks

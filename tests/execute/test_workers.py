@@ -1,0 +1,107 @@
+"""Worker processes: the same results as one process, faster for small models, and a killed
+worker costs only the epochs since its run's last checkpoint."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cnnlab.api import open_store, run_study
+
+SMALL_MODEL_STUDY = {
+    "name": "small-models",
+    "dataset": {"name": "digits", "split": {"train": 1200, "val": 300, "test": 297}},
+    "architectures": {"tiny": [{"conv": {"filters": 8, "kernel": 3, "padding": "same"}}, {"maxpool": 2}, "flatten",
+                               {"dense": 10}]},
+    "variants": {"none": {}, "dropout": {"dropout": 0.2}},
+    "train": {"optimizer": "adam", "batch_size": 16, "epochs": 8},
+    "repeats": 2,
+}
+
+
+def _epochs(folder: Path) -> dict:
+    with open_store(folder) as store:
+        return {r["id"]: [(e["epoch"], e["train_loss"], e["val_accuracy"]) for e in store.epochs(r["id"])]
+                for r in store.runs()}
+
+
+def test_two_workers_give_the_same_runs_and_metrics_as_one_process(tmp_path):
+    one = run_study(SMALL_MODEL_STUDY, tmp_path / "one", threads=1)
+    two = run_study(SMALL_MODEL_STUDY, tmp_path / "two", threads=1, workers=2)
+    assert one.outcome.statuses == two.outcome.statuses == {"done": 4}
+    assert _epochs(tmp_path / "one") == _epochs(tmp_path / "two")
+
+
+@pytest.mark.slow
+def test_two_workers_finish_a_small_model_study_faster(tmp_path):
+    study = copy.deepcopy(SMALL_MODEL_STUDY)
+    study["train"]["epochs"] = 30
+    timings = {}
+    for workers in (1, 2, 1, 2):  # interleaved: this machine's speed drifts
+        started = time.perf_counter()
+        result = run_study(study, tmp_path / f"w{workers}-{len(timings)}", workers=workers)
+        assert result.outcome.statuses == {"done": 4}
+        timings.setdefault(workers, []).append(time.perf_counter() - started)
+    ratio = min(timings[1]) / min(timings[2])
+    print(f"4-run study: --workers 1 {min(timings[1]):.1f} s, --workers 2 {min(timings[2]):.1f} s, ratio {ratio:.2f}")
+    assert ratio > 1.2
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(c) for c in text]
+    return found
+
+
+def test_a_killed_worker_costs_only_its_epochs_since_the_checkpoint(tmp_path):
+    study = copy.deepcopy(SMALL_MODEL_STUDY)
+    study["train"]["epochs"] = 6
+    reference = run_study(study, tmp_path / "reference", threads=1, workers=2)
+    assert reference.outcome.ok
+    spec = tmp_path / "study.yaml"
+    spec.write_text(yaml.safe_dump(study))
+    out = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "cnnlab.cli", "run", str(spec), "--out", str(out), "--workers", "2",
+                                "--threads", "1", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    try:
+        deadline = time.monotonic() + 120
+        while killed is None and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+            if not (out / "cnnlab.sqlite").exists():
+                continue
+            with sqlite3.connect(out / "cnnlab.sqlite") as db:
+                try:
+                    epochs = db.execute("SELECT MAX(epoch) FROM epochs").fetchone()[0]
+                except sqlite3.OperationalError:
+                    continue
+            # The spawn pool's workers (not its resource tracker, also a child).
+            workers = [p for p in _children(process.pid)
+                       if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+            if epochs is not None and epochs >= 3 and workers:
+                os.kill(workers[0], signal.SIGKILL)
+                killed = workers[0]
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert killed is not None, "no worker to kill was found"
+    assert process.returncode == 0, stderr
+    with open_store(out) as store:
+        runs = store.runs()
+        assert [r["status"] for r in runs] == ["done"] * 4
+        assert max(r["attempts"] for r in runs) == 2  # exactly one run was retried
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert _epochs(out) == _epochs(tmp_path / "reference")
+    print(f"killed worker {killed}; study completed: {stdout.splitlines()[0]}")
