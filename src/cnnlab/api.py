@@ -74,6 +74,9 @@ def run_study(
     force: bool = False,
     threads: Optional[int] = None,
     workers: int = 1,
+    executor: str = "local",
+    address: str = "auto",
+    gpus_per_run: Optional[float] = None,
     progress: Optional[StudyProgress] = None,
 ) -> StudyRun:
     """Train every run of a study that is not finished yet and store the results.
@@ -82,25 +85,44 @@ def run_study(
     ``force=True`` trains everything again. ``epochs`` and ``limit_train`` override the spec
     (for quick trials); they change the runs' identity, so they do not mix with full runs.
     ``workers > 1`` trains that many runs at once in worker processes, splitting the cores.
+    ``executor="ray"`` runs each run as a task on the Ray cluster at ``address`` with
+    ``threads`` CPUs (default 1) and ``gpus_per_run`` GPUs (default: 1 when train.device is
+    cuda) per run; this process alone writes the store.
     """
+    if executor not in ("local", "ray"):
+        raise SpecError(f"unknown executor '{executor}'; use 'local' or 'ray'")
     study, text, path = load_spec(spec)
     if limit_train is not None and limit_train < 1:
         raise SpecError(f"limit_train must be at least 1; found {limit_train}")
     plan = expand(study, epochs=epochs, limit_train=limit_train)
     folder = Path(out) if out is not None else default_output(study)
     progress = progress or StudyProgress()
+    if executor == "ray":
+        from cnnlab.execute.cluster import connect
+
+        connect(address)  # fail at once, before anything is written
     with Store(folder) as store, StoreLock(folder, study.name):
         store.save_study(study.name, text, study.model_dump(mode="json"), path, environment(select_device(study.train.device)))
         cache = DataCache(Path(data_dir) if data_dir else None, log=progress.message)
         started = time.perf_counter()
+
+        def execute(configs: list[RunConfig], force: bool) -> PlanOutcome:
+            if executor == "ray":
+                from cnnlab.execute.cluster import execute_ray
+
+                gpus = gpus_per_run if gpus_per_run is not None else (1.0 if study.train.device == "cuda" else 0.0)
+                return execute_ray(configs, store, cache, progress, address=address, force=force,
+                                   threads=threads or study.train.threads or 1, gpus=gpus)
+            return execute_local(configs, store, cache, progress, force=force, threads=threads, workers=workers)
+
         try:
-            outcome = execute_local(plan, store, cache, progress, force=force, threads=threads, workers=workers)
+            outcome = execute(plan, force)
             if study.evaluate.retrain_on == "train+val" and not outcome.interrupted:
                 final = _final_retrain(store, study, plan)
                 if final is not None:
                     progress.message(f"Retraining the best configuration on train+val: {final.label}, "
                                      f"{final.train.epochs} epochs; then measuring the test split once")
-                    retrain = execute_local(plan + [final], store, cache, progress, force=False, threads=threads)
+                    retrain = execute(plan + [final], False)
                     outcome.merge(retrain)
                     plan = plan + [final]
         finally:

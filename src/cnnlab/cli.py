@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_positive, help="CPU threads per run (default: every core, split among workers)")
     run.add_argument("--workers", type=_positive, default=1,
                      help="train this many runs at once in worker processes (helps small models use every core)")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local (default): this machine; ray: one task per run on a Ray cluster")
+    run.add_argument("--address", default="auto",
+                     help="with --executor ray: the cluster's HOST:PORT, or 'auto' for the one started on this machine")
+    run.add_argument("--gpus-per-run", type=float, metavar="N",
+                     help="with --executor ray: GPUs each run asks for (default: 1 when train.device is cuda)")
     run.add_argument("--force", action="store_true", help="train finished runs again")
     run.add_argument("--quiet", action="store_true", help="no progress display; print only the results")
 

@@ -21,7 +21,8 @@ def command_run(args: argparse.Namespace) -> int:
 
     progress = make_progress(quiet=args.quiet)
     result = run_study(args.spec, args.out, data_dir=args.data_dir, epochs=args.epochs, limit_train=args.limit_train,
-                       force=args.force, threads=args.threads, workers=args.workers, progress=progress)
+                       force=args.force, threads=args.threads, workers=args.workers,
+                       executor=args.executor, address=args.address, gpus_per_run=args.gpus_per_run, progress=progress)
     outcome = result.outcome
     print(format_results(result.rows, title=f"Results ({outcome.describe()}) in {result.folder}"))
     if outcome.interrupted:

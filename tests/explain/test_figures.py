@@ -13,7 +13,10 @@ from PIL import Image
 
 from cnnlab.api import open_store, run_study
 from cnnlab.errors import DataError, ModelError, SpecError, StoreError
-from cnnlab.explain import best_run, explain_figures, explain_run, feature_maps, load_run
+from cnnlab.explain import (
+    best_run, crop, explain_figures, explain_run, feature_maps, iter_figures, load_run, receptive_field,
+    top_activations,
+)
 from cnnlab.explain.canvas import colormap_rgb
 from cnnlab.explain.command import add_arguments, command_explain
 from tests.explain.conftest import EXPLAIN_STUDY
@@ -75,15 +78,26 @@ def test_feature_map_tiles_are_the_activations_pixel_for_pixel(store):
     assert "test:4" in figures["input"].title
 
 
-def test_patch_and_guided_figures_have_one_row_per_chosen_channel(store):
-    figures = {f.name: f for f in explain_figures(store, best_run(store)["id"], what="patches,guided",
-                                                  layers=["conv1"])}
-    for name in ("patches_conv1", "guided_conv1"):
-        figure = figures[name]
-        image = pixels(figure)
-        # The defaults: the 10 strongest channels of 8 (all of them), the top 9 test images each.
-        assert len(figure.tiles) == 8 * 9
-        assert sum(not is_blank(tile(image, box)) for box in figure.tiles.values()) > 0.9 * len(figure.tiles)
+def test_patch_and_guided_figures_show_each_channels_top_units(store):
+    run = load_run(store, best_run(store)["id"])
+    figures = {f.name: f for f in iter_figures(run, what="patches,guided", layers=["conv1"], store=store)}
+    images = run.split_data("test").images.numpy()
+    top = top_activations(run.model, run.split_data("test"), run.normalizer(), "conv1", None, k=9)
+    field = receptive_field(run.built.layers, "conv1")
+    patches, guided = pixels(figures["patches_conv1"]), pixels(figures["guided_conv1"])
+    # The defaults: the 10 strongest channels (all 8 here), the top 9 test images of each.
+    assert len(figures["patches_conv1"].tiles) == len(figures["guided_conv1"].tiles) == 8 * 9
+    for channel in range(8):
+        for rank, (value, image, row, col) in enumerate(top.rank(channel)):
+            # The patch tile is the traced crop, grey where the field leaves the image, pixel for pixel.
+            region = tile(patches, figures["patches_conv1"].tiles[f"patch channel {channel} rank {rank}"], inset=0)
+            expected = crop(images[image], field, row, col).padded(128)[0]
+            factor = region.shape[0] // expected.shape[0]
+            expected = np.repeat(np.repeat(expected, factor, 0), factor, 1)
+            assert np.array_equal(region[..., 0], expected)
+            # Guided backprop of a unit is zero exactly where the unit is (a dead ReLU).
+            region = tile(guided, figures["guided_conv1"].tiles[f"guided channel {channel} rank {rank}"])
+            assert is_blank(region) == (value == 0)
 
 
 def test_explain_section_of_the_spec_decides_what_and_how(tmp_path):

@@ -1,12 +1,17 @@
 """Crash anywhere: ``cnnlab run`` killed with SIGKILL at random moments, rerun to completion each
 time, ends with exactly the results of an uninterrupted run, an intact store and no debris.
 
-Random kills land mostly in training (where the time goes); the injected kills make the rarer
-moments certain: half-way through an atomic file write (the temporary file written, not yet
+Each kill aims at a random point of the study's timeline, measured in epochs so that a busy
+machine does not push every kill past the end: it waits until the killed process has finished k
+epochs in all (k drawn at random, stratified over the study), then a random part of one more
+epoch. Random kills land mostly in training, where the time goes; the injected kills make the
+rarer moments certain: half-way through an atomic file write (the temporary file written, not yet
 renamed), just after a rename (the file in place, its ``artifacts`` row not yet written) and
 inside a store transaction (statements run, COMMIT not reached).
 
-The figures (kills done, where each landed) are printed; see them with ``pytest -s``.
+The killed process is a real ``cnnlab run``; the rerun that completes the study is ``run_study``
+in this process (the same code, without paying for a fresh interpreter and torch import each
+time). The figures (kills done, where each landed) are printed; see them with ``pytest -s``.
 """
 
 from __future__ import annotations
@@ -15,37 +20,65 @@ import random
 import shutil
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
+from cnnlab.api import run_study
 from cnnlab.fsutil import TEMP_PREFIX
 
-from .conftest import (check_folder, child_env, cnnlab, epochs_table, fast_study, runs_table, start_cnnlab,
-                       wait_for_training, write_digits_npz, write_spec)
+from .conftest import (check_folder, child_env, epochs_table, fast_study, runs_table, start_cnnlab, write_digits_npz,
+                       write_spec)
 
 # 4 runs x 4 epochs with everything that carries state across epochs (dropout, augmentation,
-# a plateau schedule, early stopping with best-weight restore): a few seconds of work.
+# a plateau schedule, early stopping with best-weight restore).
 TRAIN = {"epochs": 4, "schedule": {"name": "plateau", "patience": 1},
          "early_stopping": {"monitor": "val_loss", "patience": 10}}
-RUN_ARGS = ("--quiet", "--threads", "1")
+EPOCHS_IN_ALL = 4 * 4
+THREADS = 1  # the killed processes and the reruns here compute alike only with the same threads
+RUN_ARGS = ("--quiet", "--threads", str(THREADS))
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The uninterrupted run: its tables, and how long it works from its first run's start."""
+    """The uninterrupted run (a real ``cnnlab run``): its tables and its time per epoch."""
     base = tmp_path_factory.mktemp("crash")
     folder = base / "reference"
     spec = write_spec(base / "study.yaml", fast_study(write_digits_npz(base / "digits.npz"), "crash", **TRAIN))
     process = start_cnnlab("run", spec, "--out", folder, *RUN_ARGS)
-    training = wait_for_training(folder, process)
     assert process.wait(timeout=300) == 0
-    work = time.monotonic() - training
     counts = check_folder(folder)
     assert counts["done"] == 4
-    return {"spec": spec, "work": work, "epochs": epochs_table(folder), "runs": runs_table(folder)}
+    epochs = epochs_table(folder)
+    assert len(epochs) == EPOCHS_IN_ALL
+    with sqlite3.connect(folder / "cnnlab.sqlite") as db:
+        seconds = db.execute("SELECT AVG(seconds) FROM epochs").fetchone()[0]
+    return {"spec": spec, "epoch_seconds": seconds, "epochs": epochs, "runs": runs_table(folder)}
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def epochs_done(path: Path) -> int:
+    """Epochs recorded in all, read without writing (the crash recovery is left to cnnlab)."""
+    if not path.exists():
+        return 0
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+        try:
+            return db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
 
 
 def where_it_landed(folder: Path) -> str:
@@ -53,7 +86,6 @@ def where_it_landed(folder: Path) -> str:
     path = folder / "cnnlab.sqlite"
     if not path.exists():
         return "before the store existed"
-    # Read-only, so the recovery after the crash is left to cnnlab.
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         runs = db.execute("SELECT status, epochs_done FROM runs ORDER BY position").fetchall()
@@ -67,10 +99,10 @@ def where_it_landed(folder: Path) -> str:
     text = f"{done}/{len(runs)} runs done"
     current = next(((i, epochs) for i, (status, epochs) in enumerate(runs) if status == "running"), None)
     if current is not None:
-        text += f", run {current[0] + 1} after epoch {current[1]}"
+        text += f", run {current[0] + 1} in epoch {current[1] + 1}"
     temps = list(folder.rglob(TEMP_PREFIX + "*"))
     if temps:
-        text += f", mid-write of {', '.join(sorted({t.parent.name + '/' + t.suffix for t in temps}))}"
+        text += ", in the middle of writing " + ", ".join(sorted({"a " + t.suffix.lstrip(".") + " file" for t in temps}))
     return text
 
 
@@ -84,62 +116,60 @@ def assert_same_results(folder: Path, reference: dict) -> None:
         assert row == reference["epochs"][key], f"epoch {key} differs"
 
 
-def rerun_to_completion(spec: Path, folder: Path) -> int:
-    """Run again until cnnlab exits 0 (it must within two tries); return the tries."""
-    for tries in (1, 2):
-        result = cnnlab("run", spec, "--out", folder, *RUN_ARGS)
-        assert "Traceback" not in result.stderr, result.stderr
-        if result.returncode == 0:
-            return tries
-    raise AssertionError(f"cnnlab run did not complete after a crash: {result.returncode}\n{result.stderr}")
+def complete(reference: dict, folder: Path) -> None:
+    """Rerun to completion, then check the folder and compare with the uninterrupted run."""
+    result = run_study(reference["spec"], folder, threads=THREADS)
+    assert result.outcome.ok, result.outcome.describe()
+    check_folder(folder)
+    assert_same_results(folder, reference)
 
 
 def kill_and_recover(reference: dict, tmp_path: Path, kills: int, seed: int) -> list[str]:
     rng = random.Random(seed)
-    spec, work = reference["spec"], reference["work"]
     landed = []
     for number in range(kills):
         folder = tmp_path / f"killed-{number}"
-        # Stratified: kill k lands in the k-th slice of the uninterrupted run's work.
-        delay = (number + rng.random()) / kills * work
-        for _ in range(5):
+        # Stratified over the study: kill k lands after roughly k/kills of its epochs.
+        point = (number + rng.random()) / kills * EPOCHS_IN_ALL
+        whole, part = int(point), point - int(point)
+        for _ in range(3):
             shutil.rmtree(folder, ignore_errors=True)
-            process = start_cnnlab("run", spec, "--out", folder, *RUN_ARGS)
-            training = wait_for_training(folder, process)
-            time.sleep(max(0.0, training + delay - time.monotonic()))
+            process = start_cnnlab("run", reference["spec"], "--out", folder, *RUN_ARGS)
+            while process.poll() is None and epochs_done(folder / "cnnlab.sqlite") < whole:
+                time.sleep(0.005)
+            time.sleep(part * reference["epoch_seconds"])
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
                 break
-            delay *= 0.6  # this machine ran faster than the reference did: aim earlier
+            part /= 2  # it finished first: aim a little earlier
         else:
-            raise AssertionError("cnnlab always finished before the kill")
+            raise AssertionError("cnnlab run always finished before the kill")
         where = where_it_landed(folder)
-        tries = rerun_to_completion(spec, folder)
-        check_folder(folder)
-        assert_same_results(folder, reference)
-        landed.append(f"kill {number + 1} at {delay:.2f} s: {where}; recovered in {tries} rerun(s)")
+        complete(reference, folder)
+        landed.append(f"kill {number + 1} after {point:.1f} of {EPOCHS_IN_ALL} epochs: {where}")
     return landed
 
 
 def test_killed_runs_recover_to_the_uninterrupted_results(reference, tmp_path):
     landed = kill_and_recover(reference, tmp_path, kills=5, seed=1)
-    print(f"\n[crash anywhere] {len(landed)} SIGKILLs survived (work {reference['work']:.1f} s):")
+    print(f"\n[crash anywhere] {len(landed)} SIGKILLs survived, each rerun to the uninterrupted results:")
     print("\n".join("  " + line for line in landed))
 
 
 @pytest.mark.slow
 def test_ten_kills_recover_to_the_uninterrupted_results(reference, tmp_path):
     landed = kill_and_recover(reference, tmp_path, kills=10, seed=2)
-    print(f"\n[crash anywhere, slow] {len(landed)} SIGKILLs survived (work {reference['work']:.1f} s):")
+    print(f"\n[crash anywhere, slow] {len(landed)} SIGKILLs survived, each rerun to the uninterrupted results:")
     print("\n".join("  " + line for line in landed))
 
 
 # ---------------------------------------------------------------- injected kills
 
-# Runs ``cnnlab run`` in a process that SIGKILLs itself at the N-th occurrence of a moment.
+# Runs ``cnnlab ARGS`` in a process that SIGKILLs itself at the N-th occurrence of a moment
+# (N = 0: never; it then prints how many there were).
 INJECTOR = r"""
-import os, signal, sys
+import contextlib, os, signal, sys
 point, target = sys.argv[1], int(sys.argv[2])
 count = [0]
 
@@ -152,82 +182,76 @@ import cnnlab.fsutil as fsutil
 import cnnlab.store.store as store_module
 
 if point in ("before-rename", "after-rename"):
-    real_replace = fsutil.os.replace
+    real_replace = os.replace
+
     class _Os:
         def __getattr__(self, name):
             return getattr(os, name)
+
         @staticmethod
-        def replace(source, target):
+        def replace(source, destination):
             if point == "before-rename":
                 hit()
-            real_replace(source, target)
+            real_replace(source, destination)
             if point == "after-rename":
                 hit()
+
     fsutil.os = _Os()
 elif point == "before-commit":
     real_transaction = store_module.Store.transaction
-    import contextlib
+
     @contextlib.contextmanager
     def transaction(self):
         with real_transaction(self) as db:
             yield db
-            hit()  # every statement ran; COMMIT is next
+            hit()  # every statement of the transaction ran; COMMIT is next
+
     store_module.Store.transaction = transaction
 
 from cnnlab.cli import main
-sys.exit(main(sys.argv[3:]))
+status = main(sys.argv[3:])
+print("MOMENTS", count[0], file=sys.stderr)
+sys.exit(status)
 """
+POINTS = ("before-rename", "after-rename", "before-commit")
 
 
-def count_moments(reference: dict, tmp_path: Path) -> dict[str, int]:
-    """How often each moment occurs in an uninterrupted run (target beyond it: never killed)."""
-    counts = {}
-    for point in ("before-rename", "before-commit"):
-        folder = tmp_path / f"count-{point}"
-        probe = INJECTOR.replace("os.kill(os.getpid(), signal.SIGKILL)", "pass") + ""
-        script = probe.replace("sys.exit(main(sys.argv[3:]))",
-                               "status = main(sys.argv[3:])\nprint('MOMENTS', count[0], file=sys.stderr)\nsys.exit(status)")
-        import subprocess
-
-        result = subprocess.run([sys.executable, "-c", script, point, "0", "run", str(reference["spec"]),
-                                 "--out", str(folder), *RUN_ARGS], capture_output=True, text=True, env=child_env(), timeout=300)
-        assert result.returncode == 0, result.stderr
-        counts[point] = int(result.stderr.rsplit("MOMENTS", 1)[1].split()[0])
-    counts["after-rename"] = counts["before-rename"]
-    return counts
+def inject(reference: dict, folder: Path, point: str, target: int) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", INJECTOR, point, str(target), "run", str(reference["spec"]),
+                           "--out", str(folder), *RUN_ARGS], capture_output=True, text=True, env=child_env(), timeout=300)
 
 
 def injected_kill(reference: dict, folder: Path, point: str, target: int) -> str:
-    import subprocess
-
-    result = subprocess.run([sys.executable, "-c", INJECTOR, point, str(target), "run", str(reference["spec"]),
-                             "--out", str(folder), *RUN_ARGS], capture_output=True, text=True, env=child_env(), timeout=300)
+    result = inject(reference, folder, point, target)
     assert result.returncode == -signal.SIGKILL, f"not killed at {point} #{target}: {result.returncode}\n{result.stderr}"
     where = where_it_landed(folder)
-    rerun_to_completion(reference["spec"], folder)
-    check_folder(folder)
-    assert_same_results(folder, reference)
+    complete(reference, folder)
     return f"{point} #{target}: {where}"
 
 
-def test_kills_in_the_middle_of_writes_and_transactions(reference, tmp_path):
-    # A run writes a checkpoint after each epoch but the last, then weights, predictions and
-    # examples: write 8 is the second run's second checkpoint (its first one in place), write 4
-    # the first run's weights. Transaction 20 falls in the first run's epochs.
+def test_kills_in_the_middle_of_a_write_and_of_a_transaction(reference, tmp_path):
+    # A run writes a checkpoint after each epoch but the last, then its weights, predictions
+    # and examples: write 8 is the second run's second checkpoint, with its first one in place.
+    # Transaction 20 falls in the second run's first epoch.
     landed = [injected_kill(reference, tmp_path / point, point, target)
-              for point, target in (("before-rename", 8), ("after-rename", 4), ("before-commit", 20))]
-    print("\n[crash anywhere, injected] " + str(len(landed)) + " kills survived:\n  " + "\n  ".join(landed))
+              for point, target in (("before-rename", 8), ("before-commit", 20))]
+    print(f"\n[crash anywhere, injected] {len(landed)} kills survived:\n  " + "\n  ".join(landed))
 
 
 @pytest.mark.slow
 def test_kills_at_every_kind_of_moment_spread_over_the_study(reference, tmp_path):
-    counts = count_moments(reference, tmp_path)
+    counts = {}
+    for point in ("before-rename", "before-commit"):
+        result = inject(reference, tmp_path / f"count-{point}", point, 0)
+        assert result.returncode == 0, result.stderr
+        counts[point] = int(result.stderr.rsplit("MOMENTS", 1)[1].split()[0])
+    counts["after-rename"] = counts["before-rename"]
     rng = random.Random(7)
     landed = []
-    for point, total in counts.items():
-        # The first and last occurrences, and a few in between.
-        targets = sorted({1, total, *rng.sample(range(2, total), min(3, total - 2))})
+    for point in POINTS:
+        total = counts[point]
+        targets = sorted({1, total, rng.randrange(2, total)})  # the first, the last and one between
         for target in targets:
             landed.append(injected_kill(reference, tmp_path / f"{point}-{target}", point, target))
-    print(f"\n[crash anywhere, injected, slow] {len(landed)} kills survived (moments per run-through: {counts}):\n  "
-          + "\n  ".join(landed))
+    print(f"\n[crash anywhere, injected, slow] {len(landed)} kills survived (moments in one run-through: "
+          f"{counts}):\n  " + "\n  ".join(landed))

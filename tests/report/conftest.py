@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.api import run_study
+from cnnlab.api import open_store, run_study
 from cnnlab.report import write_report
 from tests.conftest import EXAMPLES, ROOT, TINY_STUDY
 
@@ -24,7 +24,9 @@ XSS_ARCHITECTURE = "<img src=x onerror=alert(2)>"
 
 def _train(study, out: Path, **options) -> Path:
     result = run_study(study, out, **options)
-    assert result.outcome.statuses, "the study trained nothing"
+    with open_store(out) as store:
+        errors = {run["error"] for run in store.runs() if run["status"] != "done"}
+    assert result.outcome.ok, f"the study did not train ({result.outcome.describe()}): {errors}"
     return out
 
 

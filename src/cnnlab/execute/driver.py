@@ -63,7 +63,7 @@ class Driver:
         self.todo = [c for c in configs if (store.run(c.run_id) or {}).get("status") not in FINISHED]
         self.outcome = PlanOutcome(total=len(configs), skipped=len(configs) - len(self.todo))
         self.attempts: dict[str, int] = {}
-        self.labels: dict[str, tuple[str, int]] = {}
+        self.numbers: dict[str, int] = {}  # run id -> its place in the progress display
         self.ended: dict[str, str] = {}
         self.started_count = self.outcome.skipped
         progress.study_start(len(configs), self.outcome.skipped)
@@ -85,10 +85,10 @@ class Driver:
 
             kept = int(parse_checkpoint(resume)["epochs_done"])
         self.store.truncate_epochs(run_id, kept)
-        if run_id not in self.labels:
+        if run_id not in self.numbers:
             self.started_count += 1
-            self.labels[run_id] = (config.label, config.train.epochs)
-        self.progress.run_start(run_id, config.label, config.train.epochs, kept, self.started_count)
+            self.numbers[run_id] = self.started_count
+        self.progress.run_start(run_id, config.label, config.train.epochs, kept, self.numbers[run_id])
         return attempt, resume
 
     def current(self, event: dict[str, Any]) -> bool:

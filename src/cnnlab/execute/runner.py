@@ -38,6 +38,12 @@ examples: file bytes) and ended (status, error, diverged_epoch). Plain data, so 
 cross a process or a cluster to the driver, which alone writes the store."""
 
 
+def source_key(config: RunConfig) -> str:
+    """Runs with the same key read the same published dataset."""
+    spec = config.dataset
+    return repr((spec.name, spec.path, spec.image_size, spec.grayscale))
+
+
 @dataclass
 class DataCache:
     """Datasets and splits already loaded in this process, reused across runs."""
@@ -48,10 +54,9 @@ class DataCache:
     splits: dict[str, tuple[Splits, ArrayDataset]] = field(default_factory=dict)
 
     def source(self, config: RunConfig) -> Source:
-        spec = config.dataset
-        key = repr((spec.name, spec.path, spec.image_size, spec.grayscale))
+        key = source_key(config)
         if key not in self.sources:
-            self.sources[key] = load_source(spec, self.data_dir, log=self.log)
+            self.sources[key] = load_source(config.dataset, self.data_dir, log=self.log)
         return self.sources[key]
 
     def split(self, config: RunConfig) -> tuple[Splits, ArrayDataset]:

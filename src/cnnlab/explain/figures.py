@@ -23,6 +23,7 @@ channels are the ``neurons`` (default 10) whose best activation over the split i
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
@@ -89,8 +90,11 @@ class _Context:
                 spec_image = self.run.explain.feature_maps.image
                 if looks_like_index(spec_image):
                     index = spec_image
-                else:
+                else:  # a file: as written, else beside the study file
                     image = Path(spec_image)
+                    folder = self.run.spec_folder
+                    if not image.is_absolute() and not image.exists() and folder is not None:
+                        image = folder / image
             item = self.run.input(index=index, image=image)
             self._input = (item, self.run.model_input(item.image))
         return self._input
@@ -128,20 +132,34 @@ def iter_figures(run: ExplainedRun, *, what: Optional[str | Sequence[str]] = Non
             on_error(item, error)
 
 
-def explain_figures(store: Store, run_id: str, *, what: Optional[str | Sequence[str]] = None,
+def explain_figures(store: Store | str | Path, run_id: str, *, what: Optional[str | Sequence[str]] = None,
                     layers: Optional[Sequence[str]] = None, image: Optional[str | Path] = None,
                     index: Optional[str] = None, data_dir: Optional[str | Path] = None,
                     on_error: Optional[Callable[[str, CnnlabError], None]] = None) -> list[Figure]:
-    """The run's explain figures in memory (PNG bytes, title, caption), e.g. for the report."""
-    run = load_run(store, run_id, data_dir)
-    return list(iter_figures(run, what=what, layers=layers, image=image, index=index, store=store, on_error=on_error))
+    """The run's explain figures in memory (PNG bytes, title, caption), e.g. for the report.
+
+    ``store`` is an open ``Store`` or an output folder (opened and closed here).
+    """
+    with _opened(store) as opened:
+        run = load_run(opened, run_id, data_dir)
+        return list(iter_figures(run, what=what, layers=layers, image=image, index=index, store=opened,
+                                 on_error=on_error))
+
+
+@contextlib.contextmanager
+def _opened(store: Store | str | Path) -> Iterator[Store]:
+    if isinstance(store, Store):
+        yield store
+        return
+    with Store(store, create=False) as opened:
+        yield opened
 
 
 def default_folder(store: Store, run_id: str) -> Path:
     return store.folder / "explain" / run_id
 
 
-def explain_run(store: Store, run_id: str, *, what: Optional[str | Sequence[str]] = None,
+def explain_run(store: Store | str | Path, run_id: str, *, what: Optional[str | Sequence[str]] = None,
                 layers: Optional[Sequence[str]] = None, image: Optional[str | Path] = None,
                 index: Optional[str] = None, out_folder: Optional[str | Path] = None,
                 data_dir: Optional[str | Path] = None, on_written: Optional[Callable[[Path], None]] = None,
@@ -149,19 +167,20 @@ def explain_run(store: Store, run_id: str, *, what: Optional[str | Sequence[str]
     """Write the run's explain figures as PNG files (atomically) and return their paths.
 
     ``out_folder`` defaults to ``<store>/explain/<run id>/``; ``on_written`` is called with each
-    path as soon as it is written.
+    path as soon as it is written. ``store`` is an open ``Store`` or an output folder.
     """
-    run = load_run(store, run_id, data_dir)
-    folder = Path(out_folder) if out_folder is not None else default_folder(store, run.run_id)
-    paths = []
-    for figure in iter_figures(run, what=what, layers=layers, image=image, index=index, store=store,
-                               on_error=on_error):
-        path = folder / f"{figure.name}.png"
-        write_bytes_atomic(path, figure.png_bytes)
-        paths.append(path)
-        if on_written is not None:
-            on_written(path)
-    return paths
+    with _opened(store) as opened:
+        run = load_run(opened, run_id, data_dir)
+        folder = Path(out_folder) if out_folder is not None else default_folder(opened, run.run_id)
+        paths = []
+        for figure in iter_figures(run, what=what, layers=layers, image=image, index=index, store=opened,
+                                   on_error=on_error):
+            path = folder / f"{figure.name}.png"
+            write_bytes_atomic(path, figure.png_bytes)
+            paths.append(path)
+            if on_written is not None:
+                on_written(path)
+        return paths
 
 
 # ---------------------------------------------------------------- one maker per figure kind

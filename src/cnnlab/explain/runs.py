@@ -38,6 +38,7 @@ class ExplainedRun:
     class_names: list[str]
     explain: Explain
     data_dir: Optional[Path] = None
+    spec_folder: Optional[Path] = None  # where the study file was; relative image paths in it start here
     cache: Optional[DataCache] = field(default=None, repr=False)
     _normalizer: Optional[Normalizer] = field(default=None, repr=False)
 
@@ -108,7 +109,7 @@ class ExplainedRun:
 
     def model_input(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Normalized float input (N x C x H x W) from uint8 images (C x H x W or N x C x H x W)."""
-        batch = torch.as_tensor(np.asarray(images))
+        batch = torch.tensor(np.asarray(images))  # a copy: inputs may be read-only arrays
         if batch.dim() == 3:
             batch = batch[None]
         return self.normalizer()(batch)
@@ -154,17 +155,20 @@ def load_run(store: Store, run_id: str, data_dir: Optional[str | Path] = None) -
         raise StoreError(f"run {record['id']}: the stored weights do not fit the model its config builds "
                          f"({str(error).splitlines()[0]})") from None
     built.module.eval()
+    explain, spec_folder = study_explain(store, config.study)
     return ExplainedRun(run_id=record["id"], record=record, config=config, built=built, class_names=class_names,
-                        explain=study_explain(store, config.study), data_dir=Path(data_dir) if data_dir else None)
+                        explain=explain, data_dir=Path(data_dir) if data_dir else None, spec_folder=spec_folder)
 
 
-def study_explain(store: Store, study: str) -> Explain:
-    """The study spec's ``explain:`` settings (the defaults when the study has none)."""
+def study_explain(store: Store, study: str) -> tuple[Explain, Optional[Path]]:
+    """The study spec's ``explain:`` settings (the defaults when it has none) and the spec file's folder."""
     try:
-        spec = store.study(study)["spec"] or {}
+        record = store.study(study)
     except StoreError:
-        return Explain()
-    return Explain.model_validate(spec.get("explain") or {})
+        return Explain(), None
+    spec = record.get("spec") or {}
+    folder = Path(record["spec_path"]).parent if record.get("spec_path") else None
+    return Explain.model_validate(spec.get("explain") or {}), folder
 
 
 def best_run(store: Store, study: Optional[str] = None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib import rc_context
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from cnnlab.report.data import Curve, Evaluation, Examples
 
@@ -81,7 +82,7 @@ def draw_small_multiples(curves: Sequence[Curve], metric: str, columns: int = 4)
     rows = math.ceil(count / columns)
     # Fixed margins in inches instead of constrained layout: every panel is alike, and laying out
     # dozens of axes automatically costs more than drawing them.
-    panel_width, panel_height, left, right, top, bottom, gap_x, gap_y = 2.2, 1.45, 0.62, 0.12, 0.62, 0.5, 0.18, 0.52
+    panel_width, panel_height, left, right, top, bottom, gap_x, gap_y = 2.2, 1.45, 0.72, 0.12, 0.62, 0.5, 0.18, 0.52
     width = left + right + columns * panel_width + (columns - 1) * gap_x
     height = top + bottom + rows * panel_height + (rows - 1) * gap_y
     with _style():
@@ -99,8 +100,6 @@ def draw_small_multiples(curves: Sequence[Curve], metric: str, columns: int = 4)
             if curve.best_epoch is not None:
                 ax.axvline(curve.best_epoch, color="0.45", linewidth=0.8, linestyle=":")
             ax.set_title(plain(curve.configuration, 34), fontsize=8.5)
-            if metric == "loss":
-                ax.set_yscale("log")  # train losses near zero and a diverging validation loss, both readable
             if index % columns == 0:
                 ax.set_ylabel(METRIC_WORDS[metric])
             if index >= count - columns:
@@ -108,6 +107,8 @@ def draw_small_multiples(curves: Sequence[Curve], metric: str, columns: int = 4)
                 ax.tick_params(labelbottom=True)
         for ax in axes[count:]:
             ax.set_visible(False)
+        if metric == "loss":  # train losses near zero and a diverging validation loss, both readable
+            _log_axis(axes[0], [_values(c, metric, split, c.mean) for c in curves for split in ("train", "val")])
         axes[0].xaxis.get_major_locator().set_params(integer=True)
         handles = [Line2D([], [], color=TRAIN_COLOR, linestyle="-"), Line2D([], [], color=VAL_COLOR, linestyle="--")]
         labels = ["train", "validation"]
@@ -135,12 +136,26 @@ def draw_overlay(architecture: str, curves: Sequence[Curve]) -> bytes:
             ax.set_xlabel("epoch")
             ax.set_ylabel(METRIC_WORDS[metric])
             if metric == "loss":
-                ax.set_yscale("log")
+                _log_axis(ax, [_values(c, metric, split, c.mean) for c in curves for split in ("train", "val")])
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.set_title(f"{metric.capitalize()}: validation (solid) and train (dashed)")
         figure.suptitle(plain(f"Architecture {architecture}: its configurations compared"), fontsize=10)
         figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=min(len(curves), 4))
         return png_bytes(figure)
+
+
+def _log_axis(ax, series: Sequence[np.ndarray]) -> None:
+    """A logarithmic y axis labelled with plain numbers (0.01, 0.1, 1; with 2 and 5 between
+    when the data spans little), not 10^k and a crowd of minor labels."""
+    values = np.concatenate([np.asarray(s, dtype=float) for s in series]) if series else np.array([])
+    values = values[np.isfinite(values) & (values > 0)]
+    ax.set_yscale("log")
+    if not len(values):
+        return
+    decades = math.log10(values.max() / values.min())
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0,) if decades > 2.5 else (1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _short_label(curve: Curve, architecture: str) -> str:
