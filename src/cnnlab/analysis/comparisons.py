@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from cnnlab.analysis.statistics import Interval, PairedTest, holm, mean_interval, paired_t_test
+from cnnlab.analysis.text import text_table
 from cnnlab.errors import StoreError
 from cnnlab.registry import did_you_mean
 from cnnlab.spec.plan import configuration_label
@@ -179,13 +180,7 @@ def format_comparisons(comparisons: Sequence[Comparison], metric: str) -> str:
     """A text table of comparisons (accuracy differences in percentage points)."""
     if not comparisons:
         return "Nothing to compare: each architecture has a single variant with finished runs."
-    cells = [list(COMPARISON_COLUMNS)] + [comparison_cells(c) for c in comparisons]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COMPARISON_COLUMNS))]
-    lines = []
-    for number, row in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-        if number == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines = text_table(COMPARISON_COLUMNS, [comparison_cells(c) for c in comparisons])
     unit = "percentage points" if "accuracy" in metric or metric == "gap" else "loss units"
     lines.append(f"Difference in {METRIC_WORDS.get(metric, metric)} ({unit}), paired over seeds and folds; 95% t-interval; "
                  "paired t-test, Holm-adjusted over the table. 'no clear difference' when the interval includes zero "

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional, Sequence
 
 from cnnlab.analysis.statistics import mean_interval
+from cnnlab.analysis.text import text_table
 from cnnlab.spec.plan import configuration_label
 
 
@@ -126,14 +127,7 @@ def result_cells(row: ResultRow) -> list[str]:
 
 def format_results(rows: list[ResultRow], title: str = "") -> str:
     """A fixed-width text table (for terminals, logs and golden tests)."""
-    cells = [list(RESULT_COLUMNS)] + [result_cells(row) for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(RESULT_COLUMNS))]
-    lines = [title] if title else []
-    for number, line in enumerate(cells):
-        text = "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
-        lines.append(text.rstrip())
-        if number == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines = ([title] if title else []) + text_table(RESULT_COLUMNS, [result_cells(row) for row in rows])
     notes = ["Sorted by validation accuracy"]
     if any(row.ci for row in rows):
         notes.append("accuracies are means ± the half-width of a 95% t-interval over seeds (and folds)")
