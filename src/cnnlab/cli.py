@@ -23,6 +23,7 @@ examples:
   cnnlab compare runs/quickstart                 each variant against the baseline, with 95% intervals
   cnnlab spec study.yaml                         check a spec and list the runs it means
   cnnlab summary study.yaml --arch A1            Keras-style model summaries
+  cnnlab explain runs/quickstart --what filters,maps,patches   interpretation figures of the best run
   cnnlab datasets                                datasets, their shapes and where they are cached
 """
 
@@ -114,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--variant", action="append", help="only this variant (repeatable)")
     summary.add_argument("--data-dir", type=Path, help="where dataset files are (npz/folder datasets are read for their shape)")
     summary.add_argument("--json", action="store_true", help="machine-readable output")
+
+    from cnnlab.explain.command import DESCRIPTION as EXPLAIN_DESCRIPTION, HELP as EXPLAIN_HELP, add_arguments
+
+    explain = commands.add_parser("explain", help=EXPLAIN_HELP, description=EXPLAIN_DESCRIPTION,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(explain)
 
     datasets = commands.add_parser("datasets", help="list datasets and where their files are",
                                    description="List the datasets cnnlab knows, their shapes and sizes, and whether "

@@ -203,6 +203,12 @@ def _input_shape(study: Any, data_dir: Any) -> tuple[tuple[int, int, int], int]:
     return tuple(source.train.images.shape[1:]), len(source.class_names)
 
 
+def command_explain(args: argparse.Namespace) -> int:
+    from cnnlab.explain.command import command_explain as explain
+
+    return explain(args)
+
+
 def command_datasets(args: argparse.Namespace) -> int:
     from cnnlab.data import dataset_table
 

@@ -1,4 +1,4 @@
-"""Fixtures for explain: a finished tiny digits study in a store (trained once per module)."""
+"""Fixtures for explain: a finished tiny digits study in a store (trained once per test session)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ EXPLAIN_STUDY.update(
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def explain_store(tmp_path_factory):
-    """A store holding the 3 finished runs of EXPLAIN_STUDY (about 2 s to train)."""
+    """A store holding the 3 finished runs of EXPLAIN_STUDY (about 2 s to train, once per session)."""
     folder = tmp_path_factory.mktemp("explain-store")
     result = run_study(copy.deepcopy(EXPLAIN_STUDY), folder)
     assert result.outcome.ok

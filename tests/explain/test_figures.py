@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import io
 
 import numpy as np
 import pytest
@@ -137,9 +136,9 @@ def test_cli_command_prints_every_file_it_writes(explain_store, capsys):
     code = command_explain(_parse(explain_store, "--what", "maps,filters", "--layers", "conv1,maxpool1",
                                   "--index", "val:2"))
     assert code == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("explaining the best run ")
-    written = lines[1:]
+    output = capsys.readouterr()
+    assert output.err.startswith("explaining the best run ")  # stdout lists only the files written
+    written = output.out.splitlines()
     names = [line.rsplit("/", 1)[1] for line in written]
     assert names == ["input.png", "maps_conv1.png", "maps_maxpool1.png", "filters_conv1.png"]
     for line in written:
@@ -212,3 +211,10 @@ def test_the_loaded_run_is_the_trained_model_in_eval_mode(store):
     assert accuracy == pytest.approx(record["val_accuracy"], abs=1e-6)
     assert run.class_names == [str(i) for i in range(10)]
     assert isinstance(run.normalizer()(torch.zeros((1, 1, 8, 8), dtype=torch.uint8)), torch.Tensor)
+
+
+def test_filters_histograms_and_examples_need_only_the_store(store):
+    run = load_run(store, best_run(store)["id"])
+    names = [f.name for f in iter_figures(run, what="filters,hist,examples", store=store)]
+    assert names == ["filters_conv1", "histograms", "histograms_variants", "examples"]
+    assert run.cache is None  # the dataset was never loaded

@@ -133,10 +133,13 @@ def top_activations(
     device = model_device(module)
     values = index = position = None
     chosen: Optional[torch.Tensor] = None
+    # A Sequential needs to run only up to the layer (a deep net's dense head is most of the work).
+    children = [name for name, _ in module.named_children()]
+    runner = module[:children.index(layer) + 1] if isinstance(module, nn.Sequential) and layer in children else module
     with evaluating(module), recording(module, [layer]) as outputs, torch.no_grad():
         for begin in range(0, len(data), batch_size):
             images = data.images[begin:begin + batch_size]
-            module(normalizer(images.to(device)))
+            runner(normalizer(images).to(device))
             activation = outputs[layer]
             if activation.dim() != 4:
                 raise ModelError(f"top activations need a layer with a spatial output (channels, height, width); "

@@ -76,13 +76,17 @@ class Panel:
         self.tile_w = max((w for _, w in sizes), default=1) * self.factor
         lines = max((cell.label.count("\n") + 1 for cell in self.cells if cell.label), default=0)
         self.label_h = lines * LINE
+        longest_line = max((len(line) for cell in self.cells for line in cell.label.split("\n")), default=0)
+        # Columns move apart when labels are wider than the tiles (about 5 px a character at 7 pt).
+        self.col_gap = max(GAP, longest_line * 5 + 8 - self.tile_w)
         self.row_label_w = (max(len(text) for text in self.row_labels) * 6 + 8) if self.row_labels else 0
         self.title_h = PANEL_TITLE if self.title else 0
 
     @property
     def grid_size(self) -> tuple[int, int]:
         """(width, height) of the tile grid in px."""
-        return (self.cols * (self.tile_w + GAP) - GAP, self.rows * (self.label_h + self.tile_h + GAP) - GAP)
+        return (self.cols * (self.tile_w + self.col_gap) - self.col_gap,
+                self.rows * (self.label_h + self.tile_h + GAP) - GAP)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -122,7 +126,7 @@ def _draw_panel(fig: MplFigure, width: int, height: int, panel: Panel, left: int
     tiles = {}
     for index, cell in enumerate(panel.cells):
         row, col = divmod(index, panel.cols)
-        x = col * (panel.tile_w + GAP)
+        x = col * (panel.tile_w + panel.col_gap)
         y = row * (panel.label_h + panel.tile_h + GAP) + panel.label_h
         if cell.label:
             _text(fig, width, height, grid_left + x + panel.tile_w / 2, grid_top + y - panel.label_h + 1, cell.label,

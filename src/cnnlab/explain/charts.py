@@ -104,8 +104,12 @@ def draw_histogram_overlay(variants: dict[str, Sequence[LayerWeights]], architec
     return chart(name, f"Weight histograms across the variants of {architecture}", caption, width, height, draw)
 
 
-def draw_units(activation, layer: str, source: str, name: Optional[str] = None) -> Figure:
-    """A flat layer's activations (dense, flatten, global pooling) for one input, as a bar chart."""
+def draw_units(activation, layer: str, source: str, name: Optional[str] = None,
+               unit_names: Optional[Sequence[str]] = None) -> Figure:
+    """A flat layer's activations (dense, flatten, global pooling) for one input, as a bar chart.
+
+    ``unit_names`` labels the bars (the class names, for the classifier's logits).
+    """
     values = np.asarray(activation.detach().cpu() if hasattr(activation, "detach") else activation,
                         dtype=np.float64).reshape(-1)
     width, height = 900, 300
@@ -116,7 +120,13 @@ def draw_units(activation, layer: str, source: str, name: Optional[str] = None) 
         ax.bar(np.arange(len(values)), values, width=1.0 if len(values) > 64 else 0.8, color=COLOURS[0])
         ax.axhline(0, color="#555555", linewidth=0.6)
         ax.set_xlim(-0.5, len(values) - 0.5)
-        ax.set_xlabel("unit index", fontsize=8)
+        if unit_names is not None and len(unit_names) == len(values):
+            ax.set_xticks(np.arange(len(values)), [str(n) for n in unit_names],
+                          rotation=0 if max(len(str(n)) for n in unit_names) <= 3 else 45, ha="center" if
+                          max(len(str(n)) for n in unit_names) <= 3 else "right")
+            ax.set_xlabel("class (logits, before softmax)", fontsize=8)
+        else:
+            ax.set_xlabel("unit index", fontsize=8)
         ax.set_ylabel("activation", fontsize=8)
         ax.tick_params(labelsize=7)
         fig.text(0.01, 0.97, f"{layer} ({len(values)},) for {source}", fontsize=11, fontweight="bold", va="top")

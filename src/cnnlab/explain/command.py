@@ -56,7 +56,7 @@ def command_explain(args: argparse.Namespace) -> int:
             record = best_run(store, study)
             accuracy = record["val_accuracy"]
             print(f"explaining the best run {record['id']} ({record['architecture']}/{record['variant']}"
-                  + (f", val acc {100 * accuracy:.2f}%" if accuracy is not None else "") + ")")
+                  + (f", val acc {100 * accuracy:.2f}%" if accuracy is not None else "") + ")", file=sys.stderr)
         out = args.out if args.out is not None else default_folder(store, record["id"])
         paths = explain_run(store, record["id"], what=what, layers=layers, image=args.image, index=args.index,
                             out_folder=out, data_dir=args.data_dir, on_written=lambda path: print(path, flush=True))

@@ -239,11 +239,13 @@ def _attribution_rgb(values: np.ndarray, method: str) -> np.ndarray:
 
 
 def draw_class_attributions(image: np.ndarray, source: str, classes: Sequence[tuple[str, float]],
-                            maps: Sequence[np.ndarray], method: str, name: Optional[str] = None) -> Figure:
+                            maps: Sequence[np.ndarray], method: str, name: Optional[str] = None,
+                            true_label: Optional[str] = None) -> Figure:
     """The input and, per class, its saliency map or guided backpropagation."""
-    cells = [Cell(image_rgb(image), "input", "input")]
+    cells = [Cell(image_rgb(image), "input" + (f"\ntrue class {true_label}" if true_label is not None else ""), "input")]
     for (label, probability), values in zip(classes, maps):
-        cells.append(Cell(_attribution_rgb(_numpy(values), method), f"{label}\np={probability:.2f}", f"class {label}"))
+        cells.append(Cell(_attribution_rgb(_numpy(values), method), f"class {label}\np={probability:.2f}",
+                          f"class {label}"))
     words = {"guided": "Guided backpropagation", "saliency": "Saliency"}[method]
     how = ("d logit / d input with ReLU gradients kept only where positive (Springenberg et al.); grey = 0"
            if method == "guided" else "|d logit / d input|, max over colour channels (Simonyan et al.); black = 0")

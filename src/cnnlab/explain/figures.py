@@ -17,8 +17,10 @@ them as PNG files (the CLI). What is drawn, and from which layers and input:
 - ``examples``: the run's stored correct / wrong / most confidently wrong images.
 
 Neuron layers are the spatial layers in ``layers``, else the spec's ``guided_backprop.layer``
-(saliency, guided) or ``top_patches.layer`` (patches), else the last conv layer; the chosen
-channels are the ``neurons`` (default 10) whose best activation over the split is highest.
+(saliency, guided) or ``top_patches.layer`` (patches), else the last conv layer (``layers=["all"]``
+counts for filters and maps only). The chosen channels are the ``neurons`` (default 10) whose
+best activation over the split (default test) is highest, strongest first, each with its top
+``k`` (default 9) images; one streaming pass per layer and setting serves patches, guided and saliency.
 """
 
 from __future__ import annotations
@@ -135,13 +137,15 @@ def iter_figures(run: ExplainedRun, *, what: Optional[str | Sequence[str]] = Non
 def explain_figures(store: Store | str | Path, run_id: str, *, what: Optional[str | Sequence[str]] = None,
                     layers: Optional[Sequence[str]] = None, image: Optional[str | Path] = None,
                     index: Optional[str] = None, data_dir: Optional[str | Path] = None,
-                    on_error: Optional[Callable[[str, CnnlabError], None]] = None) -> list[Figure]:
+                    on_error: Optional[Callable[[str, CnnlabError], None]] = None,
+                    device: Optional[str] = None) -> list[Figure]:
     """The run's explain figures in memory (PNG bytes, title, caption), e.g. for the report.
 
-    ``store`` is an open ``Store`` or an output folder (opened and closed here).
+    ``store`` is an open ``Store`` or an output folder (opened and closed here); ``device``
+    (e.g. "cuda") is where the model runs, the CPU by default.
     """
     with _opened(store) as opened:
-        run = load_run(opened, run_id, data_dir)
+        run = load_run(opened, run_id, data_dir, device)
         return list(iter_figures(run, what=what, layers=layers, image=image, index=index, store=opened,
                                  on_error=on_error))
 
@@ -163,14 +167,15 @@ def explain_run(store: Store | str | Path, run_id: str, *, what: Optional[str | 
                 layers: Optional[Sequence[str]] = None, image: Optional[str | Path] = None,
                 index: Optional[str] = None, out_folder: Optional[str | Path] = None,
                 data_dir: Optional[str | Path] = None, on_written: Optional[Callable[[Path], None]] = None,
-                on_error: Optional[Callable[[str, CnnlabError], None]] = None) -> list[Path]:
+                on_error: Optional[Callable[[str, CnnlabError], None]] = None,
+                device: Optional[str] = None) -> list[Path]:
     """Write the run's explain figures as PNG files (atomically) and return their paths.
 
     ``out_folder`` defaults to ``<store>/explain/<run id>/``; ``on_written`` is called with each
     path as soon as it is written. ``store`` is an open ``Store`` or an output folder.
     """
     with _opened(store) as opened:
-        run = load_run(opened, run_id, data_dir)
+        run = load_run(opened, run_id, data_dir, device)
         folder = Path(out_folder) if out_folder is not None else default_folder(opened, run.run_id)
         paths = []
         for figure in iter_figures(run, what=what, layers=layers, image=image, index=index, store=opened,
@@ -230,7 +235,8 @@ def _maps(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
         if activation.dim() == 3:
             yield draw.draw_feature_maps(activation, name, item.name)
         else:
-            yield charts.draw_units(activation, name, item.name)
+            classes = run.class_names if name == run.built.classifier.name else None
+            yield charts.draw_units(activation, name, item.name, unit_names=classes)
 
 
 def _histograms(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
@@ -274,7 +280,8 @@ def _class_figure(context: _Context, method: str) -> Figure:
     function = attribution.saliency if method == "saliency" else attribution.guided_backprop
     maps = function(run.model, batch, torch.tensor(classes)).numpy()
     labels = [(run.class_names[c], float(probabilities[c])) for c in classes]
-    return draw.draw_class_attributions(item.image, item.name, labels, list(maps), method)
+    true = run.class_names[item.label] if item.label is not None else None
+    return draw.draw_class_attributions(item.image, item.name, labels, list(maps), method, true_label=true)
 
 
 def _saliency(context: _Context, store: Optional[Store]) -> Iterator[Figure]:

@@ -116,10 +116,10 @@ class ExplainedRun:
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax outputs for a normalized batch, in eval mode."""
-        from cnnlab.explain.activations import evaluating
+        from cnnlab.explain.activations import evaluating, model_device
 
         with evaluating(self.model), torch.no_grad():
-            return self.model(x).float().softmax(1)
+            return self.model(x.to(model_device(self.model))).float().softmax(1).cpu()
 
 
 def resolve_run_id(store: Store, run_id: str) -> dict[str, Any]:
@@ -137,8 +137,12 @@ def resolve_run_id(store: Store, run_id: str) -> dict[str, Any]:
                      f"'cnnlab ls {store.folder} --runs' lists the runs")
 
 
-def load_run(store: Store, run_id: str, data_dir: Optional[str | Path] = None) -> ExplainedRun:
-    """Rebuild a finished run: config, model with its weights in eval mode, class names, explain settings."""
+def load_run(store: Store, run_id: str, data_dir: Optional[str | Path] = None,
+             device: Optional[str | torch.device] = None) -> ExplainedRun:
+    """Rebuild a finished run: config, model with its weights in eval mode, class names, explain settings.
+
+    The model stays on the CPU unless ``device`` is given; inputs follow the model.
+    """
     record = resolve_run_id(store, run_id)
     if record["status"] != "done":
         raise StoreError(f"run {record['id']} is {record['status']}; only finished runs can be explained")
@@ -155,6 +159,8 @@ def load_run(store: Store, run_id: str, data_dir: Optional[str | Path] = None) -
         raise StoreError(f"run {record['id']}: the stored weights do not fit the model its config builds "
                          f"({str(error).splitlines()[0]})") from None
     built.module.eval()
+    if device is not None:
+        built.module.to(device)
     explain, spec_folder = study_explain(store, config.study)
     return ExplainedRun(run_id=record["id"], record=record, config=config, built=built, class_names=class_names,
                         explain=explain, data_dir=Path(data_dir) if data_dir else None, spec_folder=spec_folder)
