@@ -20,6 +20,7 @@ examples:
   cnnlab run examples/quickstart.yaml            train every run, store it in runs/<study name>
   cnnlab run study.yaml --out runs/a --epochs 2  a quick trial with fewer epochs
   cnnlab ls runs/quickstart                      the results table, from the store
+  cnnlab report runs/quickstart                  rebuild runs/quickstart/report.html from the store
   cnnlab compare runs/quickstart                 each variant against the baseline, with 95% intervals
   cnnlab spec study.yaml                         check a spec and list the runs it means
   cnnlab summary study.yaml --arch A1            Keras-style model summaries
@@ -99,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
                          help="what to compare (default: the spec's evaluate.select)")
     compare.add_argument("--study", help="which study, when the folder holds several")
     compare.add_argument("--json", action="store_true", help="machine-readable output")
+
+    report = commands.add_parser(
+        "report", help="write the study's report: one self-contained HTML file (or Markdown + PNGs)",
+        description="Build the study report from the store alone (no retraining): header, results table, "
+        "learning curves, model summaries, the best configuration's confusion matrix and examples. One HTML "
+        "file with every figure embedded, readable offline and printable; --format md writes Markdown plus "
+        "a folder of PNG figures for pasting into a lab report. 'cnnlab run' writes it at the end too.",
+    )
+    report.add_argument("folder", type=Path, help="an output folder of 'cnnlab run'")
+    report.add_argument("-o", "--output", type=Path, help="where to write (default: DIR/report.html or DIR/report.md)")
+    report.add_argument("--study", help="which study, when the folder holds several")
+    report.add_argument("--format", choices=["html", "md"], default="html", help="html (default) or md")
 
     spec = commands.add_parser("spec", help="validate a study file and print its plan, or the spec's JSON schema",
                                description="Validate a study file and list the runs it expands to (architecture x "

@@ -25,6 +25,8 @@ def command_run(args: argparse.Namespace) -> int:
                        executor=args.executor, address=args.address, gpus_per_run=args.gpus_per_run, progress=progress)
     outcome = result.outcome
     print(format_results(result.rows, title=f"Results ({outcome.describe()}) in {result.folder}"))
+    if not outcome.interrupted and any(row.done for row in result.rows):
+        _write_report_after_run(result, args)
     if outcome.interrupted:
         print(f"\nStopped. Finished runs are kept; resume with: cnnlab run {args.spec} --out {result.folder}"
               + (f" --epochs {args.epochs}" if args.epochs else "")
@@ -34,6 +36,26 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"\nNot every run finished ({outcome.describe()}); see 'cnnlab ls {result.folder} --runs' for errors.",
               file=sys.stderr)
         return 1
+    return 0
+
+
+def _write_report_after_run(result: Any, args: argparse.Namespace) -> None:
+    """The report, at the end of a run; a problem with it never changes the run's exit status."""
+    from cnnlab.report import write_report
+
+    try:
+        path = write_report(result.folder, study=result.plan[0].study if result.plan else None,
+                            data_dir=getattr(args, "data_dir", None))
+    except CnnlabError as error:
+        print(f"warning: the report was not written: {error}", file=sys.stderr)
+    else:
+        print(f"Report: {path}")
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from cnnlab.report import command_report as report
+
+    report(args.folder, args.output, args.study, args.format)
     return 0
 
 

@@ -55,8 +55,10 @@ def test_paired_t_test_matches_scipy_ttest_rel(a, b):
     assert (result.difference.low, result.difference.high) == (pytest.approx(low), pytest.approx(high))
 
 
-def test_identical_shift_is_certain_and_no_change_is_no_evidence():
-    assert paired_t_test([1, 2, 3], [2, 3, 4]).p == 0.0
+def test_identical_shifts_fall_back_to_the_sign_test_and_no_change_is_no_evidence():
+    # Three equal differences are not certainty: the exact sign test gives 2 * 0.5**3.
+    assert paired_t_test([1, 2, 3], [2, 3, 4]).p == pytest.approx(stats.binomtest(3, 3).pvalue)
+    assert paired_t_test([0.5] * 8, [0.6] * 8).p == pytest.approx(stats.binomtest(8, 8).pvalue)
     assert paired_t_test([1, 2, 3], [1, 2, 3]).p == 1.0
 
 

@@ -195,6 +195,9 @@ def check_folder(folder: Path) -> dict[str, int]:
         kinds = {row["kind"] for row in artifacts if row["run_id"] == run_id}
         assert {"weights", "predictions", "examples"} <= kinds, f"finished run {run_id} lacks files: {kinds}"
         assert not (folder / "artifacts" / run_id / "checkpoint.pt").exists(), f"finished run {run_id} kept its checkpoint"
+    report = folder / "report.html"
+    if report.exists():  # written last by cnnlab run: whole, or not there
+        assert report.read_text(encoding="utf-8").rstrip().endswith("</html>"), "half a report"
     return {"runs": len(runs), "done": len(done), "weights": weights}
 
 

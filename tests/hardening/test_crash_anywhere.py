@@ -40,17 +40,27 @@ TRAIN = {"epochs": 4, "schedule": {"name": "plateau", "patience": 1},
          "early_stopping": {"monitor": "val_loss", "patience": 10}}
 EPOCHS_IN_ALL = 4 * 4
 THREADS = 1  # the killed processes and the reruns here compute alike only with the same threads
+try:  # cnnlab run writes the report last; its writing is one more moment to kill
+    import cnnlab.report  # noqa: F401
+
+    REPORT = True
+except ImportError:  # pragma: no cover - the report is not part of this build
+    REPORT = False
+REPORT_EPOCHS = 20  # the report takes about as long as this many of these epochs
 RUN_ARGS = ("--quiet", "--threads", str(THREADS))
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The uninterrupted run (a real ``cnnlab run``): its tables and its time per epoch."""
+    """The uninterrupted run: its tables and its time per epoch."""
     base = tmp_path_factory.mktemp("crash")
     folder = base / "reference"
     spec = write_spec(base / "study.yaml", fast_study(write_digits_npz(base / "digits.npz"), "crash", **TRAIN))
-    process = start_cnnlab("run", spec, "--out", folder, *RUN_ARGS)
-    assert process.wait(timeout=300) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert run_study(spec, folder, threads=THREADS).outcome.ok
+    finally:
+        torch.set_num_threads(threads)
     counts = check_folder(folder)
     assert counts["done"] == 4
     epochs = epochs_table(folder)
@@ -68,17 +78,20 @@ def restore_threads():
 
 
 def epochs_done(path: Path) -> int:
-    """Epochs recorded in all, read without writing (the crash recovery is left to cnnlab)."""
+    """Epochs recorded in all (-1 before the first run starts), read without writing: the
+    recovery after the crash is left to cnnlab."""
     if not path.exists():
-        return 0
+        return -1
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
         try:
+            if not db.execute("SELECT 1 FROM runs WHERE status != 'queued' LIMIT 1").fetchone():
+                return -1
             return db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0]
         finally:
             db.close()
     except sqlite3.Error:
-        return 0
+        return -1
 
 
 def where_it_landed(folder: Path) -> str:
@@ -117,9 +130,17 @@ def assert_same_results(folder: Path, reference: dict) -> None:
 
 
 def complete(reference: dict, folder: Path) -> None:
-    """Rerun to completion, then check the folder and compare with the uninterrupted run."""
+    """Rerun to completion as ``cnnlab run`` would (the report last, when the killed process had
+    reached it), then check the folder and compare with the uninterrupted run."""
+    reached_the_report = all(row["status"] == "done" for row in runs_table(folder).values()) if (
+        folder / "cnnlab.sqlite").exists() else False
     result = run_study(reference["spec"], folder, threads=THREADS)
     assert result.outcome.ok, result.outcome.describe()
+    if reached_the_report and REPORT:
+        from cnnlab.report import write_report
+
+        write_report(folder)
+        assert (folder / "report.html").read_text(encoding="utf-8").rstrip().endswith("</html>")
     check_folder(folder)
     assert_same_results(folder, reference)
 
@@ -129,15 +150,17 @@ def kill_and_recover(reference: dict, tmp_path: Path, kills: int, seed: int) -> 
     landed = []
     for number in range(kills):
         folder = tmp_path / f"killed-{number}"
-        # Stratified over the study: kill k lands after roughly k/kills of its epochs.
-        point = (number + rng.random()) / kills * EPOCHS_IN_ALL
+        # Stratified over the study and the report written after it (one more unit of time):
+        # kill k lands after roughly k/kills of the way.
+        point = (number + rng.random()) / kills * (EPOCHS_IN_ALL + (1 if REPORT else 0))
         whole, part = int(point), point - int(point)
         for _ in range(3):
             shutil.rmtree(folder, ignore_errors=True)
             process = start_cnnlab("run", reference["spec"], "--out", folder, *RUN_ARGS)
             while process.poll() is None and epochs_done(folder / "cnnlab.sqlite") < whole:
                 time.sleep(0.005)
-            time.sleep(part * reference["epoch_seconds"])
+            # Past the last epoch, the unit is the report's writing, which takes longer than an epoch.
+            time.sleep(part * reference["epoch_seconds"] * (REPORT_EPOCHS if whole >= EPOCHS_IN_ALL else 1))
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
@@ -147,7 +170,8 @@ def kill_and_recover(reference: dict, tmp_path: Path, kills: int, seed: int) -> 
             raise AssertionError("cnnlab run always finished before the kill")
         where = where_it_landed(folder)
         complete(reference, folder)
-        landed.append(f"kill {number + 1} after {point:.1f} of {EPOCHS_IN_ALL} epochs: {where}")
+        when = f"after {point:.1f} of {EPOCHS_IN_ALL} epochs" if whole < EPOCHS_IN_ALL else "after the last epoch"
+        landed.append(f"kill {number + 1} {when}: {where}")
     return landed
 
 
@@ -181,7 +205,7 @@ def hit():
 import cnnlab.fsutil as fsutil
 import cnnlab.store.store as store_module
 
-if point in ("before-rename", "after-rename"):
+if point in ("before-rename", "after-rename", "report"):
     real_replace = os.replace
 
     class _Os:
@@ -190,7 +214,7 @@ if point in ("before-rename", "after-rename"):
 
         @staticmethod
         def replace(source, destination):
-            if point == "before-rename":
+            if point == "before-rename" or (point == "report" and str(destination).endswith(".html")):
                 hit()
             real_replace(source, destination)
             if point == "after-rename":
@@ -207,13 +231,20 @@ elif point == "before-commit":
             hit()  # every statement of the transaction ran; COMMIT is next
 
     store_module.Store.transaction = transaction
+elif point == "before-checkpoint-drop":
+    real_drop = store_module.Store.drop_checkpoint
+
+    def drop_checkpoint(self, run_id):
+        hit()  # the run is recorded done; its checkpoint is about to go
+        real_drop(self, run_id)
+
+    store_module.Store.drop_checkpoint = drop_checkpoint
 
 from cnnlab.cli import main
 status = main(sys.argv[3:])
 print("MOMENTS", count[0], file=sys.stderr)
 sys.exit(status)
 """
-POINTS = ("before-rename", "after-rename", "before-commit")
 
 
 def inject(reference: dict, folder: Path, point: str, target: int) -> subprocess.CompletedProcess:
@@ -229,12 +260,12 @@ def injected_kill(reference: dict, folder: Path, point: str, target: int) -> str
     return f"{point} #{target}: {where}"
 
 
-def test_kills_in_the_middle_of_a_write_and_of_a_transaction(reference, tmp_path):
+def test_kills_in_a_checkpoint_write_and_between_done_and_the_checkpoint_drop(reference, tmp_path):
     # A run writes a checkpoint after each epoch but the last, then its weights, predictions
     # and examples: write 8 is the second run's second checkpoint, with its first one in place.
-    # Transaction 20 falls in the second run's first epoch.
-    landed = [injected_kill(reference, tmp_path / point, point, target)
-              for point, target in (("before-rename", 8), ("before-commit", 20))]
+    # The first run's checkpoint is dropped right after the run is recorded done.
+    moments = [("before-rename", 8), ("before-checkpoint-drop", 1)]
+    landed = [injected_kill(reference, tmp_path / point, point, target) for point, target in moments]
     print(f"\n[crash anywhere, injected] {len(landed)} kills survived:\n  " + "\n  ".join(landed))
 
 
@@ -246,11 +277,14 @@ def test_kills_at_every_kind_of_moment_spread_over_the_study(reference, tmp_path
         assert result.returncode == 0, result.stderr
         counts[point] = int(result.stderr.rsplit("MOMENTS", 1)[1].split()[0])
     counts["after-rename"] = counts["before-rename"]
+    counts["before-checkpoint-drop"] = 4
+    if REPORT:
+        counts["report"] = 1
     rng = random.Random(7)
     landed = []
-    for point in POINTS:
+    for point in counts:
         total = counts[point]
-        targets = sorted({1, total, rng.randrange(2, total)})  # the first, the last and one between
+        targets = sorted({1, total, rng.randrange(2, total) if total > 2 else 1})  # first, last, one between
         for target in targets:
             landed.append(injected_kill(reference, tmp_path / f"{point}-{target}", point, target))
     print(f"\n[crash anywhere, injected, slow] {len(landed)} kills survived (moments in one run-through: "

@@ -11,6 +11,8 @@ import pytest
 
 from cnnlab.api import open_store, run_study
 from cnnlab.report import write_report
+from cnnlab.report.data import gather
+from cnnlab.report.document import build_sections
 from tests.conftest import EXAMPLES, ROOT, TINY_STUDY
 
 CHROMIUM = Path(os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium"))
@@ -41,6 +43,14 @@ def quickstart_store(tmp_path_factory) -> Path:
 @pytest.fixture(scope="package")
 def quickstart_report(quickstart_store) -> Path:
     return quickstart_store / "report.html"
+
+
+@pytest.fixture(scope="package")
+def quickstart_document(quickstart_store):
+    """The quickstart's gathered data and built sections, for tests that only render."""
+    with open_store(quickstart_store) as store:
+        data = gather(store)
+    return data, build_sections(data)
 
 
 @pytest.fixture(scope="package")

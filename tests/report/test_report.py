@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from cnnlab.fsutil import TEMP_PREFIX
-from cnnlab.report import ReportError, command_report, figures_folder, write_report
-from cnnlab.report.document import Section, build_sections, section, section_builders
+from cnnlab.report import ReportError, command_report, figures_folder, write_html, write_markdown, write_report
+from cnnlab.report.document import Section, section, section_builders
 from tests.report.conftest import XSS_ARCHITECTURE, XSS_NAME
 
-SECTIONS = ("study", "results", "curves", "models", "best")
+SECTIONS = ("study", "findings", "results", "comparisons", "curves", "models", "best", "explain")
 MAX_BYTES = 10 * 1024 * 1024
 
 
@@ -49,7 +49,7 @@ def outline(path: Path) -> Outline:
 def test_quickstart_report_is_one_self_contained_file_under_10_mb(quickstart_report):
     assert quickstart_report.stat().st_size < MAX_BYTES
     page = outline(quickstart_report)
-    assert page.sections == list(SECTIONS) and page.omitted == []
+    assert page.sections == list(SECTIONS) and page.omitted == ["kfold"]  # a fixed validation split
     assert "link" not in page.tags and "iframe" not in page.tags
     assert page.scripts == 1  # the inline sort script, nothing loaded
     for tag, url in page.urls:  # figures are data URIs; links only jump inside the page
@@ -91,14 +91,15 @@ def test_markdown_report_links_figures_that_exist_and_lists_every_configuration(
     assert "```yaml\n# The quickstart" in text
 
 
-def test_markdown_rebuild_drops_figures_it_no_longer_has(quickstart_store, tmp_path):
+def test_markdown_rebuild_drops_figures_it_no_longer_has(quickstart_document, tmp_path):
+    data, sections = quickstart_document
     output = tmp_path / "notes.md"
-    write_report(quickstart_store, output, format="md")
+    write_markdown(output, data, sections)
     stale = figures_folder(output) / "99-old-figure.png"
     stale.write_bytes(b"old")
     mine = figures_folder(output) / "keep-me.txt"
     mine.write_text("the user's own file")
-    write_report(quickstart_store, output, format="md")
+    write_markdown(output, data, sections)
     assert not stale.exists() and mine.exists()
     assert figures_folder(output).name == "notes_figures"
 
@@ -117,7 +118,7 @@ def test_a_study_whose_runs_all_failed_says_why_each_section_is_missing(failed_s
     path = write_report(failed_store)
     page = outline(path)
     assert page.sections == ["study", "results"]  # the header, and the table with the failures
-    assert page.omitted == ["curves", "models", "best"]
+    assert page.omitted == ["findings", "comparisons", "curves", "kfold", "models", "best", "explain"]
     text = path.read_text()
     for line in re.findall(r'<p class="omitted"[^>]*>(.*?)</p>', text, flags=re.S):
         assert "\n" not in line.strip() and "left out: " in line and len(line) < 300
@@ -130,7 +131,7 @@ def test_without_a_test_split_the_report_uses_validation_and_shows_no_test_colum
     text = path.read_text()
     assert outline(path).sections == list(SECTIONS)
     assert "test acc %" not in text and "test loss" not in text
-    assert "on the validation split" in text and "test split" not in text
+    assert "Confusion matrix on the validation split" in text and "Per-class accuracy on the validation split" in text
     # The examples come from validation too, or are left out with their reason (never test images).
     assert "classified test images" not in text
     assert ("classified validation images" in text
@@ -162,19 +163,44 @@ def test_bad_requests_are_reported_as_errors(quickstart_store, tmp_path):
         write_report(quickstart_store, study="other")
 
 
-def test_a_registered_section_appears_in_order_in_both_formats(quickstart_store, tmp_path):
+def test_a_registered_section_appears_in_order_in_both_formats(quickstart_document, tmp_path):
     from cnnlab.report import document
 
-    @section(order=25)
+    @section(order=22)
     def extra(data):
         return Section.absent("extra", "Extra", "nothing to add for this study.")
 
     try:
-        names = [builder.__name__ for builder in section_builders()]
+        builders = section_builders()
+        names = [builder.__name__ for builder in builders]
         assert names.index("extra") == names.index("results") + 1
-        html = write_report(quickstart_store, tmp_path / "r.html").read_text()
+        data, sections = quickstart_document
+        sections = [*sections[:3], extra(data), *sections[3:]]  # as build_sections orders them
+        write_html(tmp_path / "r.html", data, sections)
+        html = (tmp_path / "r.html").read_text()
         assert html.index('id="results"') < html.index('id="extra"') < html.index('id="curves"')
-        markdown = write_report(quickstart_store, tmp_path / "r.md", format="md").read_text()
+        write_markdown(tmp_path / "r.md", data, sections)
+        markdown = (tmp_path / "r.md").read_text()
         assert "> **Extra** left out: nothing to add for this study." in markdown
     finally:
         document._BUILDERS[:] = [entry for entry in document._BUILDERS if entry[2] is not extra]
+    assert "extra" not in [builder.__name__ for builder in section_builders()]
+
+
+def test_a_folder_with_two_studies_gets_one_report_each_and_uses_the_final_retrain(tmp_path, tiny_study):
+    from cnnlab.api import run_study
+    from cnnlab.errors import StoreError
+
+    tiny_study["train"]["epochs"] = 1
+    retrained = dict(tiny_study, name="Retrained A", evaluate={"retrain_on": "train+val"})
+    assert run_study(retrained, tmp_path).outcome.ok
+    assert run_study(dict(tiny_study, name="plain"), tmp_path).outcome.ok
+    with pytest.raises(StoreError, match="2 studies"):
+        write_report(tmp_path)
+    path = write_report(tmp_path, study="Retrained A")
+    assert path == tmp_path / "report-retrained-a.html"
+    text = path.read_text()
+    assert "dropout (final retrain)" in text or "none (final retrain)" in text
+    assert "come from its final retrain on train+val, run " in text
+    assert "Confusion matrix on the test split" in text  # the retrain measured test; the selection runs did not
+    assert write_report(tmp_path, study="plain") == tmp_path / "report-plain.html"

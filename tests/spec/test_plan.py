@@ -95,7 +95,7 @@ def test_every_example_spec_expands(tmp_path):
     from cnnlab.spec.loader import load_study
 
     counts = {path.name: len(expand(load_study(path)[0])) for path in sorted(EXAMPLES.glob("*.yaml"))}
-    assert counts["quickstart.yaml"] == 8
+    assert counts["quickstart.yaml"] == 24
     assert counts["study_a_regularization_cifar10.yaml"] == 12
     assert counts["study_b_depth_cifar10.yaml"] == 8
     assert counts["study_c_mnist_sweep.yaml"] == 18

@@ -48,9 +48,8 @@ def comparison_finding(c: Comparison) -> Finding:
     variant, baseline = c.variant_name, c.baseline_name
     words = METRIC_WORDS.get(c.metric, c.metric)
     if c.n < 2:
-        return Finding("comparison", f"{subject}, '{variant}' changed {words} by {'+' if d.mean >= 0 else '-'}"
-                       f"{_points(c.metric, d.mean)} against '{baseline}' with one seed: no interval, so no "
-                       "conclusion; set repeats: 3 or more.", None)
+        return Finding("comparison", f"{subject}, '{variant}' against '{baseline}': {'+' if d.mean >= 0 else '-'}"
+                       f"{_points(c.metric, d.mean)} in {words}, one seed: no interval, no conclusion.", None)
     numbers = f"({_ci(c.metric, d)}, p = {c.p_holm:.2g} Holm-adjusted, {_seeds(c.n)})"
     if c.better is None:
         return Finding("comparison", f"{subject}, '{variant}' made no clear difference to {words} against "
@@ -93,7 +92,7 @@ def overfitting_findings(results: Sequence[RunResult]) -> list[Finding]:
     for result in results:
         if result.phase == "select" and result.history:
             groups.setdefault(result.configuration, []).append(result)
-    findings = []
+    findings, steady = [], []
     for name, members in groups.items():
         histories = [m.history for m in members]
         val_acc, train_acc = _mean_curve(histories, "val_accuracy"), _mean_curve(histories, "train_accuracy")
@@ -104,14 +103,17 @@ def overfitting_findings(results: Sequence[RunResult]) -> list[Finding]:
         gap = train_acc[best] - val_acc[best]
         low = min(range(len(val_loss)), key=lambda e: val_loss[e])
         rose = val_loss[-1] > val_loss[low] * (1 + RISE) and train_loss[-1] < train_loss[low]
-        text = (f"{name}: best validation accuracy at epoch {best + 1} of {len(val_acc)}, "
-                f"train-validation gap there {100 * gap:.1f} points")
+        where = f"best validation accuracy at epoch {best + 1} of {len(val_acc)}, gap there {100 * gap:.1f} points"
         if rose:
-            text += (f"; validation loss rose from {val_loss[low]:.3f} (epoch {low + 1}) to {val_loss[-1]:.3f} while "
-                     f"training loss fell from {train_loss[low]:.3f} to {train_loss[-1]:.3f}: overfitting")
+            findings.append(Finding("overfitting", (
+                f"{name} overfits: validation loss rose from {val_loss[low]:.3g} (epoch {low + 1}) to {val_loss[-1]:.3g} "
+                f"while training loss fell from {train_loss[low]:.3g} to {train_loss[-1]:.3g}; {where}"
+                + (f" (mean of {len(members)} runs)." if len(members) > 1 else "."))))
         else:
-            text += "; validation loss did not rise while training loss fell"
-        findings.append(Finding("overfitting", text + (f" (mean of {len(members)} runs)." if len(members) > 1 else ".")))
+            steady.append(f"{name} ({where})")
+    if steady:
+        findings.append(Finding("overfitting", "No overfitting seen (validation loss did not rise while training loss "
+                                "fell) in: " + "; ".join(steady) + "."))
     return findings
 
 
@@ -124,7 +126,10 @@ def study_findings(results: Sequence[RunResult], comparisons: Sequence[Compariso
         out.append(selection_finding(selection))
         if final is not None:
             out.append(final_finding(selection, final))
-    ranked = sorted(comparisons, key=lambda c: (c.better is None, c.n < 2, c.p_holm if c.p_holm is not None else 2.0))
+    # The gap is a secondary measure: only its clear effects are worth a sentence (the
+    # comparison tables show every one).
+    shown = [c for c in comparisons if c.metric != "gap" or c.better is not None]
+    ranked = sorted(shown, key=lambda c: (c.better is None, c.n < 2, c.p_holm if c.p_holm is not None else 2.0))
     out += [comparison_finding(c) for c in ranked]
     out += overfitting_findings(results)
     return out

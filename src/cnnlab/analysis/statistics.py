@@ -134,10 +134,12 @@ def paired_t_test(a: Sequence[float], b: Sequence[float], level: float = 0.95) -
     if n < 2:
         return PairedTest(interval, None, None)
     if interval.std == 0.0:
-        # Every pair moved by exactly the same amount: certain if it moved, no evidence if not.
+        # Every pair moved by exactly the same amount (common with accuracies on small splits,
+        # which move in steps of 1/n). The t statistic is then infinite, which would claim
+        # certainty from three seeds; fall back to the exact two-sided sign test instead.
         if interval.mean == 0.0:
             return PairedTest(interval, 0.0, 1.0)
-        return PairedTest(interval, math.copysign(math.inf, interval.mean), 0.0)
+        return PairedTest(interval, math.copysign(math.inf, interval.mean), min(1.0, 2.0 * 0.5 ** n))
     t = interval.mean / (interval.std / math.sqrt(n))
     p = 2.0 * (1.0 - t_cdf(abs(t), n - 1))
     return PairedTest(interval, t, min(max(p, 0.0), 1.0))

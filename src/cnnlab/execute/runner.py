@@ -130,14 +130,14 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def evaluation_files(model: torch.nn.Module, splits: Splits, normalizer: Normalizer, device: torch.device,
-                     autocast: bool) -> tuple[bytes, bytes]:
-    """Two npz files: softmax outputs and labels of the val and test splits (for confusion
-    matrices), and a few correct and wrong images of the last of them (for example grids)."""
+def evaluation_files(model: torch.nn.Module, parts: dict[str, Optional[ArrayDataset]], normalizer: Normalizer,
+                     device: torch.device, autocast: bool) -> tuple[bytes, bytes]:
+    """Two npz files: softmax outputs and labels of the evaluated splits (val, and test when the
+    run measures it) for confusion matrices, and a few correct and wrong images of the last of
+    them (for example grids)."""
     arrays: dict[str, np.ndarray] = {}
     examples: dict[str, np.ndarray] = {}
-    for name in ("val", "test"):
-        data = getattr(splits, name)
+    for name, data in parts.items():
         if data is None or not len(data):
             continue
         result = evaluate(model, data, normalizer, device, autocast=autocast, keep_probabilities=True)
@@ -202,7 +202,8 @@ def train_run(
         emit({"kind": "started", **base, "info": info, "resumed_from": trainer.start_epoch})
         result = trainer.fit()
         summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
-        predictions, examples = evaluation_files(trainer.model, splits, data.normalizer, device, trainer.autocast)
+        predictions, examples = evaluation_files(trainer.model, {"val": data.val, "test": data.test}, data.normalizer,
+                                                 device, trainer.autocast)
         weights = serialize_weights(trainer.model.state_dict())
     except Diverged as error:
         return end("diverged", str(error), error.epoch)

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from cnnlab.errors import CnnlabError
 from cnnlab.fsutil import write_bytes_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from cnnlab.report.data import ReportData
+    from cnnlab.report.document import Section
 
 FORMATS = ("html", "md")
 
@@ -25,8 +29,11 @@ class ReportError(CnnlabError):
     """The report cannot be written as asked (unknown format, unusable output path)."""
 
 
-def default_output(folder: Path, format: str) -> Path:
-    return folder / f"report.{format}"
+def default_output(folder: Path, format: str, study: Optional[str] = None) -> Path:
+    """``DIR/report.html``; ``DIR/report-<study>.html`` when the folder holds several studies."""
+    from cnnlab.report.document import slug
+
+    return folder / (f"report-{slug(study, 'study')}.{format}" if study else f"report.{format}")
 
 
 def figures_folder(output: Path) -> Path:
@@ -35,12 +42,13 @@ def figures_folder(output: Path) -> Path:
 
 
 def write_report(folder: Union[str, Path], output: Optional[Union[str, Path]] = None, *, study: Optional[str] = None,
-                 format: str = "html") -> Path:
+                 format: str = "html", data_dir: Optional[Union[str, Path]] = None) -> Path:
     """Build the report of a study in the store at ``folder`` and write it atomically; return its path.
 
     ``study`` names the study when the folder holds several. ``format`` is ``html`` (one
     self-contained file, default ``DIR/report.html``) or ``md`` (``DIR/report.md`` plus a folder
-    of PNG figures beside it).
+    of PNG figures beside it). ``data_dir`` is where the dataset is, for explain figures that
+    feed images (feature maps, patches); without it the usual lookup applies.
     """
     from cnnlab.report.data import gather
     from cnnlab.report.document import build_sections
@@ -49,24 +57,30 @@ def write_report(folder: Union[str, Path], output: Optional[Union[str, Path]] = 
     if format not in FORMATS:
         raise ReportError(f"unknown report format '{format}'; choose one of: {', '.join(FORMATS)}")
     folder = Path(folder)
-    path = Path(output) if output is not None else default_output(folder, format)
-    if path.is_dir():
-        raise ReportError(f"{path} is a folder; give the report's file name (for example {path / ('report.' + format)})")
+    if output is not None and Path(output).is_dir():
+        raise ReportError(f"{output} is a folder; give the report's file name (for example {Path(output) / ('report.' + format)})")
     with Store(folder, create=False) as store:
         data = gather(store, study)
+        data.data_dir = Path(data_dir) if data_dir else None
+        several = len(store.studies()) > 1
+    path = Path(output) if output is not None else default_output(folder, format, data.name if several else None)
     sections = build_sections(data)
-    if format == "html":
-        from cnnlab.report.html import render_html
-
-        write_text_atomic(path, render_html(data, sections))
-    else:
-        _write_markdown(path, data, sections)
+    (write_html if format == "html" else write_markdown)(path, data, sections)
     return path
 
 
-def _write_markdown(path: Path, data: object, sections: list) -> None:
+def write_html(path: Path, data: ReportData, sections: list[Section]) -> None:
+    """Render gathered data and built sections as one HTML file, written atomically."""
+    from cnnlab.report.html import render_html
+
+    write_text_atomic(path, render_html(data, sections))
+
+
+def write_markdown(path: Path, data: ReportData, sections: list[Section]) -> None:
+    """Render them as Markdown plus a folder of PNG figures (stale figures of ours removed)."""
     from cnnlab.report.markdown import render_markdown
 
+    path = Path(path)
     figures = figures_folder(path)
     text, files = render_markdown(data, sections, figures.name)
     for name, png in files.items():
@@ -89,4 +103,5 @@ def command_report(folder: Path, output: Optional[Path], study: Optional[str], f
     return path
 
 
-__all__ = ["FORMATS", "ReportError", "command_report", "default_output", "figures_folder", "write_report"]
+__all__ = ["FORMATS", "ReportError", "command_report", "default_output", "figures_folder", "write_html", "write_markdown",
+           "write_report"]

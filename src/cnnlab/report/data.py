@@ -10,12 +10,13 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
+from cnnlab.analysis.statistics import mean_interval
+from cnnlab.analysis.study import analyze
 from cnnlab.analysis.tables import ResultRow, result_rows
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}
@@ -24,7 +25,7 @@ SPLIT_WORDS = {"val": "validation", "test": "test"}
 @dataclass
 class Curve:
     """One configuration's per-epoch metrics: the mean over its finished repeats (1-based epochs),
-    with the lowest and highest repeat where there are several."""
+    with the 95% t-interval of that mean where there are several."""
 
     configuration: str
     architecture: str
@@ -68,9 +69,10 @@ class Evaluation:
     configuration: str
     metric: str  # what chose it: val_accuracy or val_loss
     value: Optional[float]
-    run_id: str
+    runs: int  # finished runs that ``value`` is the mean of
+    run_id: str  # the run the figures come from
     repeat: int
-    repeats: int  # finished repeats of the configuration
+    repeats: int  # finished repeats it is the median of
     split: Optional[str] = None  # "test" or "val": where the confusion matrix comes from
     class_names: list[str] = field(default_factory=list)
     confusion: Optional[np.ndarray] = None  # counts, rows = true class, columns = predicted
@@ -78,7 +80,8 @@ class Evaluation:
     examples: dict[str, Examples] = field(default_factory=dict)
     confusion_reason: Optional[str] = None
     examples_reason: Optional[str] = None
-    measured_test: bool = True  # False when the study does not measure the test split: never show it
+    measured_test: bool = True  # False when the run did not measure the test split: never show it
+    retrained: bool = False  # the run is the final retrain of the configuration (on train+val)
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -100,6 +103,8 @@ class ReportData:
     evaluation_reason: Optional[str]
     built_at: str
     versions: dict[str, str]
+    analysis: Any = None  # cnnlab.analysis.study.StudyAnalysis: comparisons, selection, findings
+    data_dir: Optional[Path] = None  # where the dataset is, for explain figures that feed images
 
     @property
     def name(self) -> str:
@@ -108,14 +113,6 @@ class ReportData:
     @property
     def spec(self) -> dict[str, Any]:
         return self.study.get("spec") or {}
-
-    @cached_property
-    def run_by_id(self) -> dict[str, dict[str, Any]]:
-        return {run["id"]: run for run in self.runs}
-
-    def phase(self, row: ResultRow) -> str:
-        """``select`` for the compared configurations, ``final`` for a retrain of the chosen one."""
-        return row_phase(row, self.run_by_id)
 
     def first_with(self, key: str) -> Any:
         """The first run's value of ``key`` that is set (split sizes, class names, input shape)."""
@@ -136,12 +133,14 @@ def gather(store: Any, study: Optional[str] = None) -> ReportData:
     by_id = {run["id"]: run for run in runs}
     histories = {run["id"]: store.epochs(run["id"]) for run in runs if run["status"] == "done"}
     curves = [curve for row in rows if (curve := _curve(row, by_id, histories)) is not None]
-    metric = ((record.get("spec") or {}).get("evaluate") or {}).get("select") or "val_accuracy"
-    evaluation, reason = _evaluation(store, rows, by_id, metric)
+    analysis = analyze(store, record["name"])
+    metric = analysis.selection.metric if analysis.selection else "val_accuracy"
+    evaluation, reason = _evaluation(store, rows, by_id, metric, analysis.selection)
     return ReportData(
         folder=Path(store.folder), study=record, runs=runs, rows=rows, curves=curves,
         models=_model_cards(rows, by_id), evaluation=evaluation, evaluation_reason=reason,
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions(),
+        analysis=analysis,
     )
 
 
@@ -169,9 +168,10 @@ def _curve(row: ResultRow, by_id: dict[str, dict], histories: dict[str, list[dic
         for metric in CURVE_METRICS:
             values = [h[epoch][metric] for h in members if epoch < len(h) and h[epoch].get(metric) is not None]
             values = [v for v in values if np.isfinite(v)]
-            mean[metric].append(float(np.mean(values)) if values else None)
-            low[metric].append(float(min(values)) if values else None)
-            high[metric].append(float(max(values)) if values else None)
+            interval = mean_interval(values) if values else None
+            mean[metric].append(interval.mean if interval else None)
+            low[metric].append(interval.low if interval else None)
+            high[metric].append(interval.high if interval else None)
     several = len(members) > 1
     return Curve(row.configuration, row.architecture, row.variant, row.sweep, len(members), list(range(1, length + 1)),
                  mean, low if several else {}, high if several else {}, row.best_epoch)
@@ -203,30 +203,23 @@ def _model_cards(rows: list[ResultRow], by_id: dict[str, dict]) -> list[ModelCar
     return cards
 
 
-def row_phase(row: ResultRow, by_id: dict[str, dict]) -> str:
-    # ResultRow gains ``phase`` in newer analysis code; older rows are read from their first run.
-    return getattr(row, "phase", None) or (by_id[row.run_ids[0]].get("phase") if row.run_ids else None) or "select"
-
-
-def _best_row(rows: list[ResultRow], by_id: dict[str, dict], metric: str) -> Optional[ResultRow]:
-    candidates = [row for row in rows if row_phase(row, by_id) == "select" and getattr(row, metric, None) is not None]
-    if not candidates:
-        return None
-    sign = -1.0 if metric.endswith("loss") else 1.0
-    return max(candidates, key=lambda row: sign * getattr(row, metric))  # first of equals: rows are sorted
-
-
-def _evaluation(store: Any, rows: list[ResultRow], by_id: dict[str, dict],
-                metric: str) -> tuple[Optional[Evaluation], Optional[str]]:
-    best = _best_row(rows, by_id, metric)
+def _evaluation(store: Any, rows: list[ResultRow], by_id: dict[str, dict], metric: str,
+                selection: Any) -> tuple[Optional[Evaluation], Optional[str]]:
+    # One definition of "best": the analysis' selection on validation (never on test).
+    best = next((row for row in rows if selection is not None and row.phase == "select"
+                 and row.configuration == selection.configuration), None)
     if best is None:
         return None, "no configuration has a finished run with validation metrics"
-    done = sorted((by_id[r] for r in best.run_ids if by_id[r]["status"] == "done"),
+    # When the chosen configuration was retrained on train+val, that retrain is what the test split measures.
+    final = next((row for row in rows if row.phase == "final" and row.done and row.architecture == best.architecture
+                  and row.variant == best.variant and row.sweep == best.sweep), None)
+    source = final or best
+    done = sorted((by_id[r] for r in source.run_ids if by_id[r]["status"] == "done"),
                   key=lambda run: (run.get(metric) if run.get(metric) is not None else float("-inf"), run["repeat"]))
     run = done[(len(done) - 1) // 2]  # the median repeat: neither the luckiest seed nor the unluckiest
-    evaluation = Evaluation(best.configuration, metric, getattr(best, metric), run["id"], run["repeat"], len(done),
+    evaluation = Evaluation(best.configuration, metric, getattr(best, metric), best.done, run["id"], run["repeat"], len(done),
                             class_names=[str(name) for name in run.get("class_names") or []],
-                            measured_test=run.get("test_accuracy") is not None)
+                            measured_test=run.get("test_accuracy") is not None, retrained=final is not None)
     _load_confusion(store, evaluation)
     _load_examples(store, evaluation)
     return evaluation, None

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Optional, Union
 
 # Modules whose import registers section builders (with @section); add yours here.
-SECTION_MODULES = ("cnnlab.report.sections",)
+SECTION_MODULES = ("cnnlab.report.sections", "cnnlab.report.statistics", "cnnlab.report.evaluation",
+                   "cnnlab.report.explanations")
 
 
 # ---------------------------------------------------------------- blocks
@@ -65,6 +66,25 @@ class Cell:
     text: str
     sort: Union[float, int, str, None] = None
     numeric: bool = False
+
+
+# Cells for the usual kinds of value: numbers right-aligned and sorted by value, blanks when missing.
+
+
+def percent(value: Optional[float], digits: int = 2) -> Cell:
+    return Cell("" if value is None else f"{100 * value:.{digits}f}", None if value is None else 100 * value, True)
+
+
+def number(value: Optional[float], digits: int = 4) -> Cell:
+    return Cell("" if value is None else f"{value:.{digits}f}", value, True)
+
+
+def count(value: Optional[int]) -> Cell:
+    return Cell("" if value is None else f"{value:,}", value, True)
+
+
+def text(value: str) -> Cell:
+    return Cell(value, value)
 
 
 @dataclass

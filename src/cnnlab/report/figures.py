@@ -113,7 +113,7 @@ def draw_small_multiples(curves: Sequence[Curve], metric: str, columns: int = 4)
         handles = [Line2D([], [], color=TRAIN_COLOR, linestyle="-"), Line2D([], [], color=VAL_COLOR, linestyle="--")]
         labels = ["train", "validation"]
         if any(curve.low for curve in curves):
-            labels = ["train (mean; band: min-max over repeats)", "validation (mean; band: min-max)"]
+            labels = ["train (mean; band: 95% t-interval over repeats)", "validation (mean; band: 95% t-interval)"]
         if any(curve.best_epoch is not None for curve in curves):
             handles.append(Line2D([], [], color="0.45", linestyle=":"))
             labels.append("best epoch")
@@ -190,8 +190,9 @@ def draw_confusion(confusion: np.ndarray, class_names: Sequence[str], split: str
         ):
             image = ax.imshow(values, cmap="Blues", vmin=0, aspect="equal")
             ax.set_title(title)
-            ax.set_xlabel("predicted class")
-            ax.set_ylabel("true class")
+            index = "" if ticks else " (index; names in the per-class table)"
+            ax.set_xlabel(f"predicted class{index}")
+            ax.set_ylabel(f"true class{index}")
             if ticks:
                 labels = [plain(name, 14) for name in class_names]
                 ax.set_xticks(range(classes), labels, rotation=45 if longest > 2 else 0,

@@ -1,4 +1,4 @@
-"""The report's sections: study header, results, learning curves, model summaries, best configuration.
+"""The report's first sections: study header, results, learning curves and model summaries.
 
 Each builder turns ``ReportData`` into a ``Section`` of blocks, or an absent section with the
 one line that says why (see ``document.py`` for how to add one).
@@ -9,32 +9,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Optional
 
-import numpy as np
-
 from cnnlab.analysis.tables import ResultRow
 from cnnlab.report import figures
 from cnnlab.report.data import SPLIT_WORDS, ReportData
 from cnnlab.report.document import (
-    Block, Cell, Facts, Figure, Note, Paragraph, Preformatted, Section, Subheading, Table, section, slug,
+    Block, Cell, Facts, Figure, Note, Preformatted, Section, Subheading, Table, count, number, percent, section, slug,
+    text,
 )
 
 # ---------------------------------------------------------------- formatting
-
-
-def percent(value: Optional[float], digits: int = 2) -> Cell:
-    return Cell("" if value is None else f"{100 * value:.{digits}f}", None if value is None else 100 * value, True)
-
-
-def number(value: Optional[float], digits: int = 4) -> Cell:
-    return Cell("" if value is None else f"{value:.{digits}f}", value, True)
-
-
-def count(value: Optional[int]) -> Cell:
-    return Cell("" if value is None else f"{value:,}", value, True)
-
-
-def text(value: str) -> Cell:
-    return Cell(value, value)
 
 
 def duration(seconds: Optional[float]) -> str:
@@ -50,8 +33,8 @@ def duration(seconds: Optional[float]) -> str:
 
 
 def _with_interval(cell: Cell, row: ResultRow, metric: str) -> Cell:
-    # Newer ResultRows carry a 95% interval over repeats; show its half-width, sort by the mean.
-    interval = (getattr(row, "ci", None) or {}).get(metric)
+    """With several repeats, the half-width of the 95% interval after the mean (sorting by the mean)."""
+    interval = row.ci.get(metric)
     if interval is not None and cell.text:
         cell.text += f" ± {100 * (interval[1] - interval[0]) / 2:.2f}"
     return cell
@@ -66,7 +49,7 @@ def _plural(amount: int, word: str) -> str:
 
 @section(order=10)
 def study_header(data: ReportData) -> Section:
-    spec, env = data.spec, data.study.get("environment") or {}
+    env = data.study.get("environment") or {}
     statuses = Counter(run["status"] for run in data.runs)
     facts: list[tuple[str, str]] = [("Study", data.name)]
     if data.study.get("spec_path"):
@@ -74,7 +57,7 @@ def study_header(data: ReportData) -> Section:
     facts.append(("Runs", f"{len(data.runs)}" + (": " + ", ".join(f"{n} {s}" for s, n in statuses.most_common())
                                                  if data.runs else "")))
     facts += _dataset_facts(data)
-    facts += _training_facts(spec)
+    facts += _training_facts(data)
     if env:
         cores = f", {env['cores']} cores" if env.get("cores") else ""
         facts.append(("Machine", f"{env.get('processor') or env.get('machine') or 'unknown'}{cores}; {env.get('platform', '')}".strip("; ")))
@@ -133,20 +116,31 @@ def _dataset_facts(data: ReportData) -> list[tuple[str, str]]:
     return facts
 
 
-def _training_facts(spec: dict[str, Any]) -> list[tuple[str, str]]:
-    train = spec.get("train") or {}
+def _training_facts(data: ReportData) -> list[tuple[str, str]]:
+    """Training settings as the runs used them (``--epochs`` and ``--limit-train`` override the spec)."""
+    spec = data.spec
+    configs = [run["config"] for run in data.runs if run.get("config") and run.get("phase", "select") == "select"]
+    train = (configs[0].get("train") if configs else None) or spec.get("train") or {}
     if not train:
         return []
     optimizer = train.get("optimizer") or {}
     schedule = train.get("schedule") or {}
     stopping = train.get("early_stopping")
-    text_ = (f"{optimizer.get('name')} lr {optimizer.get('lr')}, batch {train.get('batch_size')}, "
-             f"{train.get('epochs')} epochs; schedule {schedule.get('name', 'none')}; early stopping "
-             + (f"on {stopping.get('monitor')} (patience {stopping.get('patience')})" if stopping else "off")
-             + f"; init {train.get('init', 'default')}")
-    facts = [("Training", text_)]
-    facts.append(("Repeats", f"{spec.get('repeats', 1)} per configuration (seeds from study seed {spec.get('seed')})"))
-    return facts
+    epochs = f"{train.get('epochs')} epochs"
+    spec_epochs = (spec.get("train") or {}).get("epochs")
+    if spec_epochs is not None and spec_epochs != train.get("epochs"):
+        epochs += f" (the spec says {spec_epochs}; overridden with --epochs)"
+    settings = (f"{optimizer.get('name')} lr {optimizer.get('lr')}, batch {train.get('batch_size')}, {epochs}; "
+                f"schedule {schedule.get('name', 'none')}; early stopping "
+                + (f"on {stopping.get('monitor')} (patience {stopping.get('patience')})" if stopping else "off")
+                + f"; init {train.get('init', 'default')}")
+    limits = {config.get("limit_train") for config in configs} - {None}
+    if limits:
+        settings += f"; training images limited to {', '.join(f'{n:,}' for n in sorted(limits))} (--limit-train)"
+    if len({repr(config.get("train")) for config in configs}) > 1:
+        settings += "; the sweep changes some of these per configuration"
+    return [("Training", settings),
+            ("Repeats", f"{spec.get('repeats', 1)} per configuration (seeds from study seed {spec.get('seed')})")]
 
 
 def _compact(value: Any) -> str:
@@ -170,7 +164,7 @@ def results(data: ReportData) -> Section:
         + (["test loss"] if tested else []) + ["gap pts"]
     table_rows = []
     for rank, row in enumerate(rows, start=1):
-        final = " (final retrain)" if data.phase(row) == "final" else ""
+        final = " (final retrain)" if row.phase == "final" else ""
         cells = [count(rank), text(row.architecture), text(row.variant + final)]
         cells += [text(_value_text(row.sweep.get(key))) for key in sweep_keys]
         cells += [_runs_cell(row), count(row.params_total), number(row.train_seconds, 1), number(row.best_epoch, 1),
@@ -188,7 +182,7 @@ def results(data: ReportData) -> Section:
     notes = ["Sorted by validation accuracy, best first; click a column header to sort by it."]
     if repeats > 1:
         notes.append(f"Metrics are means over each configuration's finished runs (up to {repeats})"
-                     + ("; ± is the half-width of a 95% interval." if any(getattr(r, "ci", None) for r in rows) else "."))
+                     + ("; ± is the half-width of a 95% interval." if any(r.ci for r in rows) else "."))
     notes.append("Accuracies and losses are those of the final weights (the best epoch's when early stopping "
                  "restored them); gap = train minus validation accuracy, in percentage points.")
     if tested:
@@ -220,7 +214,7 @@ def _runs_cell(row: ResultRow) -> Cell:
 
 
 def _sweep_ranking(rows: list[ResultRow], sweep_keys: list[str], tested: bool, data: ReportData) -> list[Block]:
-    ranked = [row for row in rows if row.val_accuracy is not None and data.phase(row) == "select"]
+    ranked = [row for row in rows if row.val_accuracy is not None and row.phase == "select"]
     if len(ranked) < 2:
         return []
     best = ranked[0]
@@ -276,7 +270,7 @@ def learning_curves(data: ReportData) -> Section:
         Figure("accuracy-per-configuration", figures.draw_small_multiples(curves, "accuracy"),
                "Train and validation accuracy per epoch, one panel per configuration",
                "Accuracy per configuration: train (solid) and validation (dashed), shared axes; "
-               "the dotted line marks the best epoch" + ("; mean over repeats, band from lowest to highest." if several else ".")),
+               "the dotted line marks the best epoch" + ("; mean over repeats, band: its 95% t-interval." if several else ".")),
         Figure("loss-per-configuration", figures.draw_small_multiples(curves, "loss"),
                "Train and validation loss per epoch, one panel per configuration",
                "Loss (cross-entropy, without the weight penalty) per configuration, on shared logarithmic axes."),
@@ -314,71 +308,3 @@ def model_summaries(data: ReportData) -> Section:
                                               f"({card.params_trainable:,} trainable, {card.params_non_trainable:,} "
                                               "non-trainable)", collapsed=True))
     return Section("models", "Model summaries", blocks)
-
-
-# ---------------------------------------------------------------- 5. the best configuration
-
-
-@section(order=50)
-def best_configuration(data: ReportData) -> Section:
-    title = "Best configuration"
-    evaluation = data.evaluation
-    if evaluation is None:
-        return Section.absent("best", title, f"{data.evaluation_reason}, so there is no best configuration to examine.")
-    metric_words = evaluation.metric.replace("val_", "validation ")
-    value = f"{100 * evaluation.value:.2f}%" if evaluation.metric.endswith("accuracy") else f"{evaluation.value:.4f}"
-    run_words = f"run {evaluation.run_id} (repeat {evaluation.repeat}" + (
-        f", the median of its {evaluation.repeats} finished repeats on {metric_words})" if evaluation.repeats > 1 else ")")
-    blocks: list[Block] = [Paragraph(
-        f"{evaluation.configuration} has the best {metric_words} ({value}"
-        + (f", mean of {evaluation.repeats} runs" if evaluation.repeats > 1 else "")
-        + f"). The confusion matrix, per-class accuracy and examples below come from its {run_words}.")]
-    if evaluation.confusion is not None:
-        split = SPLIT_WORDS[evaluation.split]
-        blocks.append(Note(f"Chosen on validation; these are measured on the {split} split"
-                           + (", which is never used to choose." if evaluation.split == "test" else ".")))
-        blocks.append(Figure("confusion-matrix", figures.draw_confusion(evaluation.confusion, evaluation.class_names, split),
-                             f"Confusion matrix of {evaluation.configuration} on the {split} split, counts and row-normalized",
-                             f"Confusion matrix on the {split} split ({int(evaluation.confusion.sum()):,} images): rows are "
-                             "the true class, columns the predicted one."))
-        blocks += _per_class(evaluation.confusion, evaluation.class_names, split)
-    else:
-        blocks.append(Note(f"No confusion matrix: {evaluation.confusion_reason}."))
-    rows, titles = figures.evaluation_example_rows(evaluation)
-    if rows:
-        split = SPLIT_WORDS.get(evaluation.examples_split or "", "evaluation")
-        blocks.append(Subheading("Examples", "examples"))
-        blocks.append(Figure("examples", figures.draw_examples(rows, titles, evaluation.class_names),
-                             f"Correctly and incorrectly classified {split} images with true and predicted class",
-                             f"{split.capitalize()} images with their true class, the predicted class and the model's "
-                             "confidence (softmax probability) in it; green when right, red when wrong."))
-        if "correct" in evaluation.examples and not any(k in evaluation.examples for k in ("wrong", "confident_wrong")):
-            blocks.append(Note(f"No misclassified {split} images: every one was classified correctly."))
-    else:
-        blocks.append(Note(f"No example images: {evaluation.examples_reason}."))
-    return Section("best", title, blocks)
-
-
-def _per_class(confusion: np.ndarray, class_names: list[str], split: str) -> list[Block]:
-    totals = confusion.sum(axis=1)
-    rows = []
-    for index, name in enumerate(class_names):
-        correct, total = int(confusion[index, index]), int(totals[index])
-        mistakes = confusion[index].copy()
-        mistakes[index] = 0
-        other = int(mistakes.argmax())
-        confused = f"{class_names[other]} ({int(mistakes[other])})" if mistakes[other] else ""
-        rows.append([text(str(name)), count(total), count(correct),
-                     percent(correct / total if total else None, 1), text(confused)])
-    pairs = [(int(confusion[t, p]), class_names[t], class_names[p]) for t in range(len(class_names))
-             for p in range(len(class_names)) if t != p and confusion[t, p]]
-    pairs.sort(key=lambda item: -item[0])
-    blocks: list[Block] = [
-        Subheading("Per-class accuracy", "per-class"),
-        Table(["class", "images", "correct", "accuracy %", "most often predicted instead"], rows, anchor="per-class-table",
-              sortable=True, caption=f"Per-class accuracy on the {split} split"),
-    ]
-    if pairs:
-        top = ", ".join(f"{true} as {predicted} ({n})" for n, true, predicted in pairs[:5])
-        blocks.append(Note(f"Most frequent confusions (true as predicted): {top}."))
-    return blocks

@@ -50,3 +50,15 @@ def pair(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(value)
     return value
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr`` for error messages: cut to ``limit`` characters, and safe for any value (Python
+    refuses to print integers of more than 4,300 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of {len(hex(value)) - 2} hexadecimal digits"
+    try:
+        text = repr(value)
+    except Exception:  # a value whose repr fails is still worth naming by its type
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

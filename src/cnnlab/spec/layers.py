@@ -15,7 +15,7 @@ from pydantic import AliasChoices, BeforeValidator, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
 
 from cnnlab.registry import did_you_mean
-from cnnlab.spec.base import SpecModel, pair
+from cnnlab.spec.base import SpecModel, pair, short_repr
 
 ACTIVATIONS = ("relu", "elu", "leaky_relu", "gelu", "tanh", "sigmoid", "linear")
 ActivationName = Literal["relu", "elu", "leaky_relu", "gelu", "tanh", "sigmoid", "linear"]
@@ -130,7 +130,7 @@ def _normalize_item(value: Any) -> Any:
             "layer_item",
             "a layer is a name like 'flatten' or a one-key mapping like 'conv: 64' or 'maxpool: {size: 2}'; "
             "found {found}",
-            {"found": repr(value)[:80]},
+            {"found": short_repr(value, 80)},
         )
     (name, body), = value.items()
     name = LAYER_ALIASES.get(str(name).lower(), name)

@@ -13,21 +13,64 @@ import yaml
 from pydantic import ValidationError
 
 from cnnlab.errors import SpecError
+from cnnlab.spec.base import short_repr
 from cnnlab.spec.study import Study
 
 # A spec is a few hundred lines; these bounds stop hostile documents (huge files, alias
-# "billion laughs" expansion, deep nesting) before they cost time or memory.
+# "billion laughs" expansion, deep nesting, numbers of thousands of digits) before they cost time
+# or memory. The pure-Python parser reads about 50,000 values a second, so MAX_NODES also bounds
+# the time a document can take, and the depth is checked while parsing: PyYAML's scanner is
+# quadratic in the nesting depth.
 MAX_BYTES = 1_000_000
-MAX_NODES = 100_000
+MAX_NODES = 20_000
 MAX_DEPTH = 50
+MAX_INT_DIGITS = 100  # no spec field takes more; Python refuses to print ints past 4,300 digits
+
+
+class _Limit(Exception):
+    """A document past one of the bounds above, found at ``mark`` while parsing."""
+
+    def __init__(self, message: str, mark: Any):
+        super().__init__(message)
+        self.mark = mark
 
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 scalars: ``1e-5`` is a float and only true/false are booleans.
 
     PyYAML follows YAML 1.1, where ``on``, ``off``, ``yes`` and ``no`` are booleans, so the
-    variant key ``on:`` would silently become ``True:``.
+    variant key ``on:`` would silently become ``True:``. It also stops a document as soon as it
+    nests deeper than MAX_DEPTH or holds more than MAX_NODES values, and refuses integers of more
+    than MAX_INT_DIGITS digits (hexadecimal, octal and base-60 ones included).
     """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        self._nodes += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Limit(f"the document nests deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+            if self._nodes > MAX_NODES:
+                raise _Limit(f"the document has more than {MAX_NODES:,} values", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        # Length first: converting thousands of decimal digits is refused by Python itself.
+        value = None if len(str(node.value)) > 4 * MAX_INT_DIGITS else super().construct_yaml_int(node)
+        if value is None or abs(value) >= 10**MAX_INT_DIGITS:
+            raise _Limit(f"an integer of more than {MAX_INT_DIGITS} digits is not a spec value "
+                         f"(found {str(node.value)[:20]}...)", node.start_mark)
+        return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -49,7 +92,7 @@ Path_ = tuple[Any, ...]
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], budget: list[int], depth: int) -> None:
     budget[0] -= 1
     if budget[0] < 0:
-        raise SpecError(f"the document has more than {MAX_NODES} values (after expanding aliases)")
+        raise SpecError(f"the document has more than {MAX_NODES:,} values (after expanding aliases)")
     if depth > MAX_DEPTH:
         raise SpecError(f"the document nests deeper than {MAX_DEPTH} levels")
     lines.setdefault(path, node.start_mark.line + 1)
@@ -81,6 +124,8 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
             loader.dispose()
     except SpecError as error:
         raise SpecError(f"{source}: {error}") from None
+    except _Limit as error:
+        raise SpecError(f"{source}:{error.mark.line + 1}: {error}") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{source}:{mark.line + 1}" if mark else source
@@ -124,7 +169,7 @@ def _message(error: dict[str, Any]) -> str:
         return msg
     found = error.get("input")
     if not isinstance(found, (dict, list)) and found is not None:
-        msg += f"; found {found!r}"
+        msg += f"; found {short_repr(found)}"
     return msg
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from typing import Any, Literal, Optional
 
 from pydantic import Field, ValidationError
 
 from cnnlab.errors import SpecError
-from cnnlab.spec.base import SpecModel
+from cnnlab.spec.base import SpecModel, short_repr
 from cnnlab.spec.layers import Layer, LayerItem, base_names, item_layer, layer_item
 from cnnlab.spec.study import Dataset, Study, Train, Variant
 
@@ -122,7 +123,7 @@ def apply_layer_override(layers: list[Layer], key: str, value: Any) -> list[Laye
                 layer = type(layer).model_validate(body)
             except ValidationError as error:
                 first = error.errors()[0]
-                raise SpecError(f"sweep '{key}': value {value!r} is not valid for {name}: {first['msg']}") from None
+                raise SpecError(f"sweep '{key}': value {short_repr(value)} is not valid for {name}: {first['msg']}") from None
         out.append(layer)
     if not matched:
         raise SpecError(f"sweep '{key}': no layer matches '{selector}' (layers: {', '.join(names)})")
@@ -141,7 +142,7 @@ def apply_train_override(train: Train, key: str, value: Any) -> Train:
         return Train.model_validate(body)
     except ValidationError as error:
         first = error.errors()[0]
-        raise SpecError(f"sweep '{key}': value {value!r} is not valid: {first['msg']}") from None
+        raise SpecError(f"sweep '{key}': value {short_repr(value)} is not valid: {first['msg']}") from None
 
 
 def sweep_points(study: Study) -> list[dict[str, Any]]:
@@ -163,6 +164,29 @@ def measure_test(study: Study) -> bool:
     return study.evaluate.retrain_on == "none"
 
 
+# A study of more runs than this is a typo (a sweep crossed with itself, repeats: 1000 with
+# kfold: 100), not an experiment; counting first refuses it before millions of configs are built.
+MAX_RUNS = 10_000
+
+
+def plan_size(study: Study) -> int:
+    """How many runs ``expand`` would return, computed without expanding anything."""
+    points = math.prod(len(values) for values in study.sweep.values())
+    return len(study.architectures) * points * len(study.variants) * study.repeats * max(study.evaluate.kfold, 1)
+
+
+def check_plan_size(study: Study) -> None:
+    total = plan_size(study)
+    if total > MAX_RUNS:
+        points = math.prod(len(values) for values in study.sweep.values())
+        folds = f" x {study.evaluate.kfold} folds" if study.evaluate.kfold else ""
+        raise SpecError(
+            f"study '{short_repr(study.name, 40)}' expands to {total:,} runs ({len(study.architectures)} architectures x "
+            f"{len(study.variants)} variants x {points:,} sweep points x {study.repeats} repeats{folds}); "
+            f"at most {MAX_RUNS:,} runs fit in one study. Narrow the sweep or split the study."
+        )
+
+
 def expand(
     study: Study,
     *,
@@ -170,6 +194,7 @@ def expand(
     limit_train: Optional[int] = None,
 ) -> list[RunConfig]:
     """Every run of a study, in a stable order (architecture, variant, sweep point, repeat, fold)."""
+    check_plan_size(study)
     train = study.train if epochs is None else study.train.model_copy(update={"epochs": epochs})
     split_seed = study.dataset.split.seed if study.dataset.split.seed is not None else study.seed
     kfold = study.evaluate.kfold

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, field
 from pydantic_core import PydanticCustomError
 
 from cnnlab.registry import did_you_mean
-from cnnlab.spec.base import SpecModel, pair
+from cnnlab.spec.base import SpecModel, pair, short_repr
 from cnnlab.spec.layers import LAYER_TYPES, MAX_UNITS, LayerItem, Pair, item_layer
 
 # Kept here rather than imported from cnnlab.data because the spec is the first stage;
@@ -59,7 +59,7 @@ class SplitPart(SpecModel):
         if not valid:
             raise PydanticCustomError(
                 "split_count", "expected a count (0 or more), a fraction in (0, 1], 'rest' or 'all'; found {found}",
-                {"found": repr(value)[:40]},
+                {"found": short_repr(value, 40)},
             )
         if isinstance(value, float) and value > 1.0:
             return int(value)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import shutil
+import pickle
 import sqlite3
+import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +24,8 @@ from cnnlab.store.schema import EPOCH_COLUMNS, METRIC_COLUMNS, SCHEMA, SCHEMA_VE
 
 DB_NAME = "cnnlab.sqlite"
 ARTIFACTS = "artifacts"
+CHECKPOINT_FILE = "checkpoint.pt"
+MAX_EPOCHS = 100_000  # train.epochs' upper bound in the spec
 CHECKPOINT_KEYS = {"format", "epochs_done", "model", "optimizer", "schedule", "rng_torch", "rng_data", "history"}
 
 
@@ -39,21 +45,41 @@ class Store:
         self.path = self.folder / DB_NAME
         if not create and not self.path.exists():
             raise StoreError(f"{self.folder}: no cnnlab store here (no {DB_NAME}); run 'cnnlab run SPEC --out {self.folder}' first")
+        writable = os.access(self.folder, os.W_OK) if self.folder.exists() else True
+        if create and not writable:
+            raise StoreError(f"{self.folder}: cannot write here (the folder is read-only or not yours); whatever it holds "
+                             "is kept. Make it writable and run again, or choose another --out")
         try:
             if create:
                 (self.folder / ARTIFACTS).mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            if writable:
+                self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode=WAL")
+            else:  # results on a read-only disk or share: read them without the lock files SQLite would create
+                self.db = sqlite3.connect(_read_only_uri(self.path), uri=True, timeout=30.0, isolation_level=None)
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate(create)
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self.path}: cannot open the run store: {error}") from None
-        except PermissionError as error:
-            raise StoreError(f"{self.folder}: cannot write here ({error.strerror}); choose another --out") from None
+        except OSError as error:  # permissions, a read-only file system, a full disk
+            raise StoreError(f"{self.folder}: cannot write here ({error.strerror or error}); choose another --out "
+                             "or fix the folder") from None
         if create:
-            remove_stale_temporaries(self.folder / ARTIFACTS)
+            self._remove_debris()
+
+    def _remove_debris(self) -> None:
+        """What killed processes left: temporary files, and checkpoints of runs that finished."""
+        remove_stale_temporaries(self.folder, recursive=False)  # e.g. a report being written
+        remove_stale_temporaries(self.folder / ARTIFACTS)
+        finished = [row[0] for row in self.db.execute("SELECT id FROM runs WHERE status = 'done'")]
+        if finished:
+            with self.transaction() as db:
+                db.execute("DELETE FROM artifacts WHERE kind = 'checkpoint' AND run_id IN"
+                           " (SELECT id FROM runs WHERE status = 'done')")
+            for run_id in finished:
+                (self.run_folder(run_id) / CHECKPOINT_FILE).unlink(missing_ok=True)
 
     def _migrate(self, create: bool) -> None:
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -73,14 +99,36 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+        """All of the block's writes or none. A write the disk refuses (full, read-only, I/O
+        error) is a StoreError that says so; what was committed before stays."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise self._write_error(error) from None
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+        except BaseException as error:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.OperationalError):
+                raise self._write_error(error) from None
             raise
         else:
-            self.db.execute("COMMIT")
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.OperationalError as error:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise self._write_error(error) from None
+
+    def _write_error(self, error: BaseException) -> StoreError:
+        if isinstance(error, sqlite3.Error) and "locked" in str(error):
+            why = "another process kept it locked for too long; run the same command again"
+        else:
+            why = ("the disk may be full or the folder read-only or failing. Finished runs are kept: "
+                   "free some space (or fix the folder) and run the same command again to resume")
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        return StoreError(f"cannot write to the run store in {self.folder} ({detail}); {why}")
 
     def close(self) -> None:
         self.db.close()
@@ -191,13 +239,16 @@ class Store:
         return [dict(row) for row in rows]
 
     def finish_run(self, run_id: str, result: dict[str, Any]) -> None:
-        """Mark a run done with its final metrics."""
+        """Mark a run done with its final metrics; its checkpoint goes in the same transaction
+        (a crash right after leaves at most the file, which the next open removes)."""
         columns = [*METRIC_COLUMNS, "best_val_loss", "best_val_accuracy", "best_epoch", "stopped_epoch", "train_seconds"]
         with self.transaction() as db:
             db.execute(
                 f"UPDATE runs SET status='done', finished_at=?, {', '.join(c + '=?' for c in columns)} WHERE id=?",
                 (now(), *[result.get(c) for c in columns], run_id),
             )
+            db.execute("DELETE FROM artifacts WHERE run_id = ? AND kind = 'checkpoint'", (run_id,))
+        (self.run_folder(run_id) / CHECKPOINT_FILE).unlink(missing_ok=True)
 
     def end_run(self, run_id: str, status: str, error: Optional[str] = None, diverged_epoch: Optional[int] = None) -> None:
         """Mark a run failed, diverged or interrupted."""
@@ -222,7 +273,10 @@ class Store:
     def save_artifact(self, run_id: str, kind: str, filename: str, data: bytes) -> Path:
         """Write a file of a run atomically and record it."""
         path = self.run_folder(run_id) / filename
-        write_bytes_atomic(path, data)
+        try:
+            write_bytes_atomic(path, data)
+        except OSError as error:
+            raise self._write_error(error) from None
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO artifacts (run_id, kind, path, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -243,7 +297,7 @@ class Store:
 
     def save_checkpoint(self, run_id: str, data: bytes) -> Path:
         """Store a checkpoint (``serialize_state`` bytes), replacing the previous one atomically."""
-        return self.save_artifact(run_id, "checkpoint", "checkpoint.pt", data)
+        return self.save_artifact(run_id, "checkpoint", CHECKPOINT_FILE, data)
 
     def load_checkpoint(self, run_id: str) -> Optional[dict[str, Any]]:
         """The run's resumable state, or None; read with ``weights_only=True`` (nothing executes)."""
@@ -253,9 +307,15 @@ class Store:
         return load_state(path, CHECKPOINT_KEYS, "checkpoint")
 
     def checkpoint_bytes(self, run_id: str) -> Optional[bytes]:
-        """The run's checkpoint file as it is (the worker that resumes parses it), or None."""
+        """The run's checkpoint file as it is (the worker that resumes parses it), or None.
+
+        Checked here first, so that a damaged or foreign file is refused naming its path.
+        """
         path = self.artifact_path(run_id, "checkpoint")
-        return path.read_bytes() if path is not None else None
+        if path is None:
+            return None
+        load_state(path, CHECKPOINT_KEYS, "checkpoint")
+        return path.read_bytes()
 
     def drop_checkpoint(self, run_id: str) -> None:
         path = self.artifact_path(run_id, "checkpoint")
@@ -298,14 +358,59 @@ def load_state(source: Path | bytes, required: set[str], what: str) -> dict[str,
     """Load a torch-saved dict (a file or its bytes) safely; refuse anything that is not the expected kind."""
     path = source if isinstance(source, Path) else f"the {what} of this run"
     try:
-        state = torch.load(source if isinstance(source, Path) else io.BytesIO(source), map_location="cpu", weights_only=True)
-    except Exception as error:  # a damaged file or a pickle asking for code: refused either way
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not the user's business
+            state = torch.load(source if isinstance(source, Path) else io.BytesIO(source), map_location="cpu",
+                               weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False, i.e. running the file's code: never.
+        raise StoreError(f"{path}: not a valid {what}: it asks to load objects other than tensors and plain data, "
+                         "which could run code, so it was refused and nothing in it ran; delete it or rerun with --force") from None
+    except Exception as error:  # a damaged or cut file
         raise StoreError(f"{path}: not a valid {what} ({type(error).__name__}: {str(error)[:200]}); "
                          "delete it or rerun with --force") from None
     if not isinstance(state, dict) or not required <= set(state):
         raise StoreError(f"{path}: not a cnnlab {what} (expected a dict with {', '.join(sorted(required))}); "
                          "delete it or rerun with --force")
+    problem = _CHECKS.get(what, lambda state: None)(state)
+    if problem:
+        raise StoreError(f"{path}: not a cnnlab {what} ({problem}); delete it or rerun with --force")
     return state
+
+
+def _tensors(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+
+
+def _checkpoint_problem(state: dict[str, Any]) -> Optional[str]:
+    """What makes a dict with the checkpoint's keys unusable for a resume, or None."""
+    done = state["epochs_done"]
+    if not isinstance(done, int) or isinstance(done, bool) or not 0 < done <= MAX_EPOCHS:
+        return f"epochs_done is {str(done)[:40]!r}, not a number of epochs"
+    if not _tensors(state["model"]):
+        return "its model is not a state dict of named tensors"
+    for key in ("rng_torch", "rng_data"):
+        if not isinstance(state[key], torch.Tensor):
+            return f"{key} is not a random generator state"
+    if not isinstance(state["optimizer"], dict) or not isinstance(state["schedule"], dict):
+        return "its optimizer or schedule state is not a dict"
+    history = state["history"]
+    if not isinstance(history, list) or len(history) > done or not all(isinstance(h, dict) for h in history):
+        return f"its history is not a list of at most {done} per-epoch records"
+    for key in ("best_model",):
+        if state.get(key) is not None and not _tensors(state[key]):
+            return f"{key} is not a state dict of named tensors"
+    return None
+
+
+_CHECKS = {"checkpoint": _checkpoint_problem}
+
+
+def _read_only_uri(path: Path) -> str:
+    """A URI opening the store read-only; ``immutable`` (no lock files needed) unless a WAL file
+    holds commits a killed writer never merged, which only a regular read-only open sees."""
+    wal = path.with_name(path.name + "-wal")
+    return path.resolve().as_uri() + ("?mode=ro" if wal.exists() and wal.stat().st_size else "?mode=ro&immutable=1")
 
 
 def _run_record(row: sqlite3.Row) -> dict[str, Any]:

@@ -1,0 +1,77 @@
+"""The report's section on the best configuration: confusion matrix, per-class accuracy, examples."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.report import figures
+from cnnlab.report.data import SPLIT_WORDS, ReportData
+from cnnlab.report.document import (
+    Block, Figure, Note, Paragraph, Section, Subheading, Table, count, percent, section, text,
+)
+
+
+@section(order=50)
+def best_configuration(data: ReportData) -> Section:
+    title = "Best configuration"
+    evaluation = data.evaluation
+    if evaluation is None:
+        return Section.absent("best", title, f"{data.evaluation_reason}, so there is no best configuration to examine.")
+    metric_words = evaluation.metric.replace("val_", "validation ")
+    value = f"{100 * evaluation.value:.2f}%" if evaluation.metric.endswith("accuracy") else f"{evaluation.value:.4f}"
+    what = "final retrain on train+val, run" if evaluation.retrained else "run"
+    run_words = f"{what} {evaluation.run_id} (repeat {evaluation.repeat}" + (
+        f", the median of its {evaluation.repeats} finished repeats on {metric_words})" if evaluation.repeats > 1 else ")")
+    blocks: list[Block] = [Paragraph(
+        f"{evaluation.configuration} has the best {metric_words} ({value}"
+        + (f", mean of {evaluation.runs} runs" if evaluation.runs > 1 else "")
+        + f"). The confusion matrix, per-class accuracy and examples below come from its {run_words}.")]
+    if evaluation.confusion is not None:
+        split = SPLIT_WORDS[evaluation.split]
+        blocks.append(Note(f"Chosen on validation; these are measured on the {split} split"
+                           + (", which is never used to choose." if evaluation.split == "test" else ".")))
+        blocks.append(Figure("confusion-matrix", figures.draw_confusion(evaluation.confusion, evaluation.class_names, split),
+                             f"Confusion matrix of {evaluation.configuration} on the {split} split, counts and row-normalized",
+                             f"Confusion matrix on the {split} split ({int(evaluation.confusion.sum()):,} images): rows are "
+                             "the true class, columns the predicted one."))
+        blocks += _per_class(evaluation.confusion, evaluation.class_names, split)
+    else:
+        blocks.append(Note(f"No confusion matrix: {evaluation.confusion_reason}."))
+    rows, titles = figures.evaluation_example_rows(evaluation)
+    if rows:
+        split = SPLIT_WORDS.get(evaluation.examples_split or "", "evaluation")
+        blocks.append(Subheading("Examples", "examples"))
+        blocks.append(Figure("examples", figures.draw_examples(rows, titles, evaluation.class_names),
+                             f"Correctly and incorrectly classified {split} images with true and predicted class",
+                             f"{split.capitalize()} images with their true class, the predicted class and the model's "
+                             "confidence (softmax probability) in it; green when right, red when wrong."))
+        if "correct" in evaluation.examples and not any(k in evaluation.examples for k in ("wrong", "confident_wrong")):
+            blocks.append(Note(f"No misclassified {split} images: every one was classified correctly."))
+    else:
+        blocks.append(Note(f"No example images: {evaluation.examples_reason}."))
+    return Section("best", title, blocks)
+
+
+def _per_class(confusion: np.ndarray, class_names: list[str], split: str) -> list[Block]:
+    totals = confusion.sum(axis=1)
+    rows = []
+    for index, name in enumerate(class_names):
+        correct, total = int(confusion[index, index]), int(totals[index])
+        mistakes = confusion[index].copy()
+        mistakes[index] = 0
+        other = int(mistakes.argmax())
+        confused = f"{class_names[other]} ({int(mistakes[other])})" if mistakes[other] else ""
+        rows.append([text(str(name)), count(total), count(correct),
+                     percent(correct / total if total else None, 1), text(confused)])
+    pairs = [(int(confusion[t, p]), class_names[t], class_names[p]) for t in range(len(class_names))
+             for p in range(len(class_names)) if t != p and confusion[t, p]]
+    pairs.sort(key=lambda item: -item[0])
+    blocks: list[Block] = [
+        Subheading("Per-class accuracy", "per-class"),
+        Table(["class", "images", "correct", "accuracy %", "most often predicted instead"], rows, anchor="per-class-table",
+              sortable=True, caption=f"Per-class accuracy on the {split} split"),
+    ]
+    if pairs:
+        top = ", ".join(f"{true} as {predicted} ({n})" for n, true, predicted in pairs[:5])
+        blocks.append(Note(f"Most frequent confusions (true as predicted): {top}."))
+    return blocks
