@@ -7,7 +7,6 @@ Errors from any stage are caught here, once, and printed as one paragraph with e
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -166,9 +165,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
 
 
-def entry() -> None:
-    sys.exit(main())
-
-
 if __name__ == "__main__":
-    entry()
+    sys.exit(main())
