@@ -30,7 +30,8 @@ def _host() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 
 
-def _own_prefix() -> str:
+def temporary_prefix() -> str:
+    """The start of this process's temporary file names: ``.tmp-cnnlab-<pid>-<host>-``."""
     return f"{TEMP_PREFIX}{os.getpid()}-{_host()}-"
 
 
@@ -40,7 +41,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, recursive=False)
-    fd, name = tempfile.mkstemp(prefix=_own_prefix(), suffix=path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=temporary_prefix(), suffix=path.suffix, dir=path.parent)
     os.close(fd)
     temp = Path(name)
     # mkstemp creates 0600; give the file the permissions an ordinary open() would.
@@ -106,7 +107,7 @@ def _in_use(temp: Path) -> bool:
     if host != _host():
         return True  # written from another machine sharing the folder: only age tells
     pid = int(pid_text)
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name == "nt":  # (on Windows os.kill would terminate the process)
         return True
     try:
         os.kill(pid, 0)

@@ -209,3 +209,34 @@ def _load(path: Path) -> dict:
     import yaml
 
     return yaml.safe_load(path.read_text())
+
+
+# A ``cnnlab run`` whose disk fills up just as it writes the report at the end.
+FULL_AT_THE_REPORT = r"""
+import errno, sys
+import cnnlab.fsutil as fsutil
+real = fsutil.write_bytes_atomic
+
+def write_bytes_atomic(path, data):
+    if str(path).endswith((".html", ".md")):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    real(path, data)
+
+fsutil.write_bytes_atomic = write_bytes_atomic
+from cnnlab.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="commands._write_report_after_run catches CnnlabError only and report/ lets "
+                   "OSError from its atomic writes through: a full disk at the report is a traceback and exit 1 after "
+                   "every run finished; see the hardening report")
+def test_a_disk_that_fills_up_at_the_report_keeps_the_runs_and_warns(study, tmp_path):
+    out = tmp_path / "out"
+    result = subprocess.run([CNNLAB[0], "-c", FULL_AT_THE_REPORT, "run", str(study["specs"]["full"]), "--out", str(out),
+                             *RUN_ARGS], capture_output=True, text=True, env=child_env(), timeout=300)
+    check_folder(out)
+    assert_undisturbed_results(out, study)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0 and "report was not written" in result.stderr and "No space left" in result.stderr

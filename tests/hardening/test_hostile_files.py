@@ -1,5 +1,12 @@
 """Hostile files met end to end: each is refused with a clear message, nothing in it executes,
-nothing is written outside the output folder and the cache.
+nothing is written outside the output folder and the cache, and nothing is allocated for what
+a file merely claims.
+
+Here: an image folder with a zero-byte file and a non-image through ``cnnlab run``; checkpoints
+that are not cnnlab states (a code-running pickle, a list, wrong field types, cut or random
+bytes) where a resume reads them; a CIFAR archive with '..', absolute and link members in the
+data folder; npz headers claiming 10**12 items; datasets past the memory budget (image folder,
+npz, IDX); a pickle in place of safetensors weights.
 
 Covered elsewhere, reader by reader (not repeated here):
 - tests/data/test_idx.py: truncated and corrupted gzip, an IDX header claiming 2**31 items,
@@ -22,6 +29,7 @@ import tarfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -118,12 +126,29 @@ def interrupted_study(tmp_path_factory):
     out = base / "out"
     process = start_cnnlab("run", spec, "--out", out, "--quiet", "--threads", "1")
     deadline = time.monotonic() + 120
-    while not list(out.glob("artifacts/*/checkpoint.pt")) and time.monotonic() < deadline and process.poll() is None:
+    while not _recorded_checkpoint(out) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    (checkpoint,) = out.glob("artifacts/*/checkpoint.pt")
+    checkpoint = _recorded_checkpoint(out)
+    assert checkpoint is not None
     return spec, out, checkpoint
+
+
+def _recorded_checkpoint(out: Path):
+    """The checkpoint file the store knows of (a file renamed into place but not yet recorded
+    is not read by a resume), or None."""
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(f"file:{out / 'cnnlab.sqlite'}?mode=ro", uri=True, timeout=1)
+        try:
+            row = db.execute("SELECT path FROM artifacts WHERE kind = 'checkpoint' LIMIT 1").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return out / row[0] if row else None
 
 
 def test_a_checkpoint_that_is_not_a_cnnlab_state_is_refused_when_a_resume_reads_it(interrupted_study, tmp_path):
@@ -188,6 +213,67 @@ def test_a_hostile_cifar_archive_in_the_data_dir_writes_nothing_anywhere(tmp_pat
     assert "cifar-10-python.tar.gz" in str(error.value)
     assert snapshot_outside(tmp_path) == before
     refused("CIFAR archives with unsafe members")
+
+
+# ---------------------------------------------------------------- files that claim more memory than there is
+
+
+def _npy_header(shape: tuple, dtype: str = "|u1") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("shape", [(10**12,), (2**31, 28, 28), (2**62, 2)], ids=["1e12", "2^31 images", "overflowing"])
+def test_an_npz_whose_header_claims_more_than_it_holds_is_refused_before_allocating(tmp_path, shape):
+    import resource
+    import zipfile
+
+    from cnnlab.data.npz import read_npz
+
+    path = tmp_path / "claims.npz"
+    labels = io.BytesIO()
+    np.lib.format.write_array(labels, np.zeros(4, np.int64))
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x_train.npy", _npy_header(shape) + b"\0" * 64)
+        archive.writestr("y_train.npy", labels.getvalue())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DataError, match="claims .* items of uint8 .* but holds"):
+        read_npz(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # kB
+    refused("npz files whose headers claim " + "x".join(map(str, shape)) + " items")
+
+
+def test_datasets_larger_than_the_memory_budget_are_refused_before_allocating(tmp_path, monkeypatch):
+    """An image folder of a few large pictures, an npz and an IDX file that fit the disk but,
+    decoded, would not fit the memory a dataset may use (lowered here to 100 kB)."""
+    import gzip
+
+    from PIL import Image
+
+    import cnnlab.data.arrays as arrays
+    from cnnlab.data import load_source
+    from cnnlab.data.idx import read_idx
+    from cnnlab.data.npz import read_npz
+    from cnnlab.spec.study import Dataset
+
+    monkeypatch.setattr(arrays, "memory_budget", lambda: 100_000)
+    images = tmp_path / "images"
+    for label in ("a", "b"):
+        (images / label).mkdir(parents=True)
+        for index in range(2):  # 4 x 300 x 300 x 3 = 1.08 MB decoded, a few kB as PNG
+            Image.new("RGB", (300, 300), (index, 0, 0)).save(images / label / f"{index}.png")
+    with pytest.raises(DataError, match="4 images of 300x300 pixels .* MB in memory.*image_size"):
+        load_source(Dataset(name="folder", path=str(images)))
+    assert load_source(Dataset(name="folder", path=str(images), image_size=[32, 32])).train.images.shape == (4, 3, 32, 32)
+    np.savez_compressed(tmp_path / "zeros.npz", x_train=np.zeros((200, 28, 28), np.uint8), y_train=np.zeros(200, np.int64))
+    with pytest.raises(DataError, match="would take 158 kB in memory, more than the 100 kB"):
+        read_npz(tmp_path / "zeros.npz")
+    header = b"\0\0\x08\x03" + (200).to_bytes(4, "big") + (28).to_bytes(4, "big") + (28).to_bytes(4, "big")
+    (tmp_path / "zeros-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(200 * 28 * 28)))
+    with pytest.raises(DataError, match="zeros-idx3-ubyte.gz .* would take 157 kB in memory"):
+        read_idx(tmp_path / "zeros-idx3-ubyte.gz")
+    refused("datasets past the memory budget (an image folder, an npz, an IDX file)")
 
 
 def test_a_weights_file_that_is_not_safetensors_is_refused(interrupted_study, tmp_path):

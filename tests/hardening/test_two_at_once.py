@@ -40,26 +40,42 @@ def test_a_second_run_of_a_running_study_is_refused_naming_its_pid(tmp_path):
     assert "interrupted" in statuses and attempts == 1  # the refused process started nothing
 
 
-def test_two_studies_share_one_output_folder_at_the_same_time(tmp_path):
+def test_two_studies_share_one_output_folder_at_the_same_time(tmp_path, capsys):
+    """One study in a ``cnnlab run`` process, the other through the Python API in this process,
+    both writing one store at once."""
+    import torch
+
+    from cnnlab.api import run_study
+
     npz = write_digits_npz(tmp_path / "digits.npz")
     out = tmp_path / "shared"
-    specs = [write_spec(tmp_path / f"{name}.yaml", fast_study(npz, name)) for name in ("one", "two")]
-    processes = [start_cnnlab("run", spec, "--out", out, "--quiet", "--threads", "1", log=tmp_path / f"{spec.stem}.log")
-                 for spec in specs]
-    statuses = [process.wait(timeout=300) for process in processes]
-    logs = [(tmp_path / f"{spec.stem}.log").read_text() for spec in specs]
-    assert statuses == [0, 0], logs
-    assert all("Traceback" not in log for log in logs)
+    one, two = (write_spec(tmp_path / f"{name}.yaml", fast_study(npz, name)) for name in ("one", "two"))
+    process = start_cnnlab("run", one, "--out", out, "--quiet", "--threads", "1", log=tmp_path / "one.log")
+    threads = torch.get_num_threads()
+    try:
+        wait_for_training(out, process)
+        assert run_study(two, out, threads=1).outcome.ok
+        overlapped = process.poll() is None
+        status = process.wait(timeout=300)
+    finally:
+        torch.set_num_threads(threads)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = (tmp_path / "one.log").read_text()
+    assert status == 0 and "Traceback" not in log, log
+    assert overlapped, "the first study ended before the second; the test proves nothing"
     counts = check_folder(out)
     assert counts["done"] == 8
+    from cnnlab.cli import main
+
+    assert main(["ls", str(out), "--study", "two"]) == 0 and "small/dropout" in capsys.readouterr().out
     with Store(out, create=False) as store:
         assert sorted(s["name"] for s in store.studies()) == ["one", "two"]
         for name in ("one", "two"):
             runs = store.runs(name)
             assert len(runs) == 4 and all(r["status"] == "done" and r["attempts"] == 1 for r in runs)
             assert all(len(store.epochs(r["id"])) == 3 for r in runs)
-    listed = cnnlab("ls", out, "--study", "two")
-    assert listed.returncode == 0 and "small/dropout" in listed.stdout
 
 
 def test_opening_a_store_never_deletes_a_live_writers_temporary_file(tmp_path):

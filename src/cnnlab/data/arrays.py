@@ -6,6 +6,7 @@ that a batch is gathered from by index; nothing is decoded or converted per samp
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -13,6 +14,31 @@ import numpy as np
 import torch
 
 from cnnlab.errors import DataError
+
+
+def memory_budget() -> int:
+    """The bytes a dataset may take in memory: half of this machine's RAM (training needs the
+    rest). Readers compare what a file claims with it before allocating, so a hostile or
+    mistaken file is an error instead of an out-of-memory kill."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return 8 << 30
+
+
+def check_fits(claimed: int, where: str, advice: str) -> None:
+    """A DataError when ``claimed`` bytes are more than ``memory_budget()``."""
+    budget = memory_budget()
+    if claimed > budget:
+        raise DataError(f"{where} would take {_size(claimed)} in memory, more than the {_size(budget)} a dataset may "
+                        f"use on this machine (half its memory). {advice}")
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if count >= scale:
+            return f"{count / scale:,.1f} {unit}"
+    return f"{count / 1e3:,.0f} kB"
 
 
 @dataclass(frozen=True)

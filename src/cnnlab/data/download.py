@@ -22,6 +22,7 @@ from typing import Callable, Optional, Sequence
 from cnnlab import __version__
 from cnnlab.data.registry import RemoteFile
 from cnnlab.errors import DataError
+from cnnlab.fsutil import remove_stale_temporaries, temporary_prefix
 
 CHUNK_BYTES = 1 << 20
 DEFAULT_TIMEOUT = 60.0  # seconds without data before a mirror counts as dead
@@ -90,7 +91,9 @@ def _stream_to(temp: Path, url: str, remote: RemoteFile, timeout: float) -> tupl
 
 def _fetch(url: str, remote: RemoteFile, folder: Path, timeout: float) -> Path:
     try:
-        handle, name = tempfile.mkstemp(prefix=f".{remote.name}.", suffix=TEMP_SUFFIX, dir=folder)
+        # Named like every cnnlab temporary file (writer's pid and host), so that what a killed
+        # download leaves is removed by the next one and never mistaken for data.
+        handle, name = tempfile.mkstemp(prefix=f"{temporary_prefix()}{remote.name}.", suffix=TEMP_SUFFIX, dir=folder)
         os.close(handle)
     except OSError as error:
         raise DataError(f"cannot write to {folder} ({error.strerror or error}); give a writable folder "
@@ -142,6 +145,7 @@ def download_file(
     except OSError as error:
         raise DataError(f"cannot create {folder} ({error.strerror or error}); give a writable folder with "
                         f"--data-dir or CNNLAB_DATA.") from None
+    remove_stale_temporaries(folder, recursive=False)
     failures = []
     for mirror in mirrors:
         url = mirror_url(mirror, remote.name)

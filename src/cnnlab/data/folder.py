@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from cnnlab.data.arrays import ArrayDataset, Source, dataset_from_numpy, make_source
+from cnnlab.data.arrays import ArrayDataset, Source, check_fits, dataset_from_numpy, make_source
 from cnnlab.errors import DataError
 
 JUNK = {"thumbs.db", "desktop.ini"}
@@ -92,6 +92,9 @@ def read_image_part(folder: Path, class_names: list[str], image_size: Optional[t
     first = _read_image(files[0][0], mode, image_size)
     height, width = first.shape[:2]
     channels = 1 if grayscale else 3
+    check_fits(len(files) * height * width * channels,
+               f"{folder}: {len(files):,} images of {width}x{height} pixels (the size of {files[0][0].name})",
+               "Give 'image_size: [height, width]' in the dataset spec to resize them as they are read.")
     images = np.empty((len(files), height, width, channels), dtype=np.uint8)
     for i, (path, _) in enumerate(files):
         pixels = first if i == 0 else _read_image(path, mode, image_size)

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from cnnlab.data.arrays import ArrayDataset, Source, dataset_from_numpy, make_source
+from cnnlab.data.arrays import ArrayDataset, Source, check_fits, dataset_from_numpy, make_source
 from cnnlab.errors import DataError
 
 # The dtype byte of the magic number (third byte), as the format defines it.
@@ -94,6 +94,7 @@ def _read_idx_stream(stream: Any, path: Path, file_size: int, is_gzip: bool, gzi
             f"{path}: {claim}, but the file holds {file_size - header:,} bytes after its header. "
             f"The file is truncated or damaged; download or copy it again."
         )
+    check_fits(payload, f"{path} ({claim})", "It is damaged or not the dataset's; download or copy it again.")
     buffer = bytearray(payload)
     view = memoryview(buffer)
     filled = 0

@@ -11,13 +11,14 @@ string array names the classes. Object arrays are refused: they would need unpic
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from cnnlab.data.arrays import ArrayDataset, Source, dataset_from_numpy, make_source
+from cnnlab.data.arrays import ArrayDataset, Source, check_fits, dataset_from_numpy, make_source
 from cnnlab.errors import DataError
 
 CHANNELS = (1, 3, 4)
@@ -59,6 +60,24 @@ def _part(arrays: Mapping[str, np.ndarray], x_key: str, y_key: str, path: Path) 
     return dataset_from_numpy(images, _labels(arrays[y_key], len(images), f"{path}: '{y_key}'"))
 
 
+def _claimed_bytes(npz: Any, key: str, path: Path) -> int:
+    """What an array's .npy header says it holds, checked against its member's size unread."""
+    name = key + ".npy" if key + ".npy" in npz.zip.namelist() else key
+    info = npz.zip.getinfo(name)
+    with npz.zip.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(member)
+    if any(not isinstance(n, int) or n < 0 for n in shape):
+        raise ValueError(f"'{key}' has the shape {shape}")
+    claimed = math.prod(shape) * dtype.itemsize  # Python ints: no overflow on absurd headers
+    if claimed > info.file_size:
+        raise DataError(f"{path}: '{key}' claims {' x '.join(map(str, shape))} items of {dtype} ({claimed:,} bytes) but "
+                        f"holds {info.file_size:,} bytes; the file is damaged or not what it says.")
+    return claimed
+
+
 def _arrays(npz: Any, path: Path) -> dict[str, np.ndarray]:
     keys = set(npz.files)
     missing = {"x_train", "y_train"} - keys
@@ -67,7 +86,11 @@ def _arrays(npz: Any, path: Path) -> dict[str, np.ndarray]:
                         f"Save it with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...).")
     if ("x_test" in keys) != ("y_test" in keys):
         raise DataError(f"{path} has only one of x_test and y_test; give both or neither.")
-    return {key: npz[key] for key in keys & {"x_train", "y_train", "x_test", "y_test", "class_names"}}
+    wanted = keys & {"x_train", "y_train", "x_test", "y_test", "class_names"}
+    # Headers first: a compressed member can claim (and inflate to) far more than the file's size.
+    check_fits(sum(_claimed_bytes(npz, key, path) for key in wanted), f"{path} (its arrays, as their headers say)",
+               "Save a smaller dataset, or check that the file is the one you meant.")
+    return {key: npz[key] for key in wanted}
 
 
 def read_npz(path: str | Path) -> tuple[ArrayDataset, Optional[ArrayDataset], Optional[list[str]]]:
@@ -90,8 +113,10 @@ def read_npz(path: str | Path) -> tuple[ArrayDataset, Optional[ArrayDataset], Op
             raise DataError(f"{path} holds object arrays, which can only be read by unpickling (and so could run code); "
                             f"save plain numeric arrays instead.") from None
         raise DataError(f"{path} could not be read as .npz: {error}") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
         raise DataError(f"{path} could not be read as an .npz file ({error}); it is damaged or not an .npz.") from None
+    except MemoryError:
+        raise DataError(f"{path} holds arrays too large for this machine's memory.") from None
     train = _part(arrays, "x_train", "y_train", path)
     test = _part(arrays, "x_test", "y_test", path) if "x_test" in arrays else None
     names = None

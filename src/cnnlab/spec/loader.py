@@ -96,14 +96,29 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], budget: list[in
     if depth > MAX_DEPTH:
         raise SpecError(f"the document nests deeper than {MAX_DEPTH} levels")
     lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.ScalarNode) and not _is_text(node.value):
+        # A YAML escape such as "\ud800" makes a string no file, terminal or database can hold.
+        raise _Limit(f"the string {short_repr(node.value, 30)} holds an unpaired surrogate, which is not text",
+                     node.start_mark)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and not _is_text(key_node.value):
+                raise _Limit(f"the key {short_repr(key_node.value, 30)} holds an unpaired surrogate, which is not text",
+                             key_node.start_mark)
             key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
             lines.setdefault(path + (key,), key_node.start_mark.line + 1)
             _walk(value_node, path + (key,), lines, budget, depth + 1)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _walk(item, path + (index,), lines, budget, depth + 1)
+
+
+def _is_text(value: Any) -> bool:
+    try:
+        str(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
@@ -203,13 +218,16 @@ def parse_study(data: Any, source: str = "<spec>", lines: dict[Path_, int] | Non
     if not isinstance(data, Mapping):
         raise SpecError(f"{source}: a study spec is a mapping with keys name, dataset, architectures, ...; found {type(data).__name__}")
     try:
-        return Study.model_validate(data)
-    except ValidationError as error:
-        problems = validation_errors(error, data, lines or {}, source)
-        count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
-        raise SpecError(f"{source}: {count} in the spec:\n  " + "\n  ".join(problems)) from None
+        try:
+            return Study.model_validate(data)
+        except ValidationError as error:
+            problems = validation_errors(error, data, lines or {}, source)
     except RecursionError:
         raise SpecError(f"{source}: the document nests too deeply") from None
+    except UnicodeEncodeError:  # a Python str with an unpaired surrogate, given to the API
+        raise SpecError(f"{source}: the spec holds a string with an unpaired surrogate, which is not text") from None
+    count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+    raise SpecError(f"{source}: {count} in the spec:\n  " + "\n  ".join(problems))
 
 
 def load_study(path: str | Path) -> tuple[Study, str]:
