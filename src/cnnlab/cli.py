@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --executor ray: GPUs each run asks for (default: 1 when train.device is cuda)")
     run.add_argument("--force", action="store_true", help="train finished runs again")
     run.add_argument("--quiet", action="store_true", help="no progress display; print only the results")
+    run.add_argument("--no-report", action="store_true", help="do not write DIR/report.html at the end")
 
     ls = commands.add_parser("ls", help="print the results table of an output folder",
                              description="Print the results of the runs in an output folder, one row per "

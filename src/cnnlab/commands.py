@@ -25,7 +25,7 @@ def command_run(args: argparse.Namespace) -> int:
                        executor=args.executor, address=args.address, gpus_per_run=args.gpus_per_run, progress=progress)
     outcome = result.outcome
     print(format_results(result.rows, title=f"Results ({outcome.describe()}) in {result.folder}"))
-    if not outcome.interrupted and any(row.done for row in result.rows):
+    if not outcome.interrupted and any(row.done for row in result.rows) and not args.no_report:
         _write_report_after_run(result, args)
     if outcome.interrupted:
         print(f"\nStopped. Finished runs are kept; resume with: cnnlab run {args.spec} --out {result.folder}"
@@ -35,8 +35,22 @@ def command_run(args: argparse.Namespace) -> int:
     if not outcome.ok:
         print(f"\nNot every run finished ({outcome.describe()}); see 'cnnlab ls {result.folder} --runs' for errors.",
               file=sys.stderr)
+        _print_run_errors(result.folder)
         return 1
     return 0
+
+
+def _print_run_errors(folder: Any) -> None:
+    """The distinct errors of failed and diverged runs (shown even with --quiet)."""
+    from cnnlab.store import Store
+
+    with Store(folder, create=False) as store:
+        errors = {}
+        for run in store.runs():
+            if run["status"] in ("failed", "diverged") and run["error"]:
+                errors.setdefault(run["error"], []).append(run["id"])
+    for error, ids in errors.items():
+        print(f"  {len(ids)} run(s) {error}", file=sys.stderr)
 
 
 def _write_report_after_run(result: Any, args: argparse.Namespace) -> None:

@@ -55,9 +55,20 @@ def _run_here(driver: Driver, cache: DataCache, threads: Optional[int]) -> None:
 # ---------------------------------------------------------------- worker processes
 
 
+def _exit_with_parent() -> None:
+    """A driver killed with SIGKILL cannot stop its workers: they watch it and leave with it."""
+    import os
+    import threading
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
+
+
 def _worker(tasks: Any, events: Any, data_dir: Optional[str], threads: int) -> None:
     """A worker process: train the runs it is given, send every event back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    _exit_with_parent()
     from pathlib import Path
 
     cache = DataCache(Path(data_dir) if data_dir else None)

@@ -20,7 +20,7 @@ import torch
 
 from cnnlab import __version__
 from cnnlab.data import ArrayDataset, Source, Splits, load_source, make_splits, normalization
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, StoreError
 from cnnlab.models import build_model
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store.store import CHECKPOINT_KEYS, load_state, serialize_state, serialize_weights
@@ -210,6 +210,8 @@ def train_run(
     except KeyboardInterrupt:
         end("interrupted", "interrupted by the user")
         raise
+    except StoreError:
+        raise  # the store cannot be written (disk full, read-only): stop; the run resumes next time
     except CnnlabError as error:
         return end("failed", str(error))
     except Exception as error:  # contain it: the study goes on, the error is kept with the run

@@ -65,7 +65,11 @@ def write_report(folder: Union[str, Path], output: Optional[Union[str, Path]] = 
         several = len(store.studies()) > 1
     path = Path(output) if output is not None else default_output(folder, format, data.name if several else None)
     sections = build_sections(data)
-    (write_html if format == "html" else write_markdown)(path, data, sections)
+    try:
+        (write_html if format == "html" else write_markdown)(path, data, sections)
+    except OSError as error:  # read-only folder, full disk, file-size limit: say so, keep the runs
+        raise ReportError(f"cannot write the report to {path}: {error.strerror or error}; the runs in {folder} are "
+                          "kept: rebuild it later with 'cnnlab report'") from None
     return path
 
 
