@@ -175,10 +175,11 @@ def command_spec(args: argparse.Namespace) -> int:
 
 
 def check_models(study: Any, plan: list[Any]) -> list[str]:
-    """Build each distinct model on the dataset's shape (when known without loading) to catch
-    shape errors before any training starts."""
+    """Check each distinct model on the dataset's shape (when known without loading) for shape
+    errors and memory it cannot have, before anything is allocated or trained."""
     from cnnlab.data import known_shape
     from cnnlab.models import resolve_layers
+    from cnnlab.models.memory import check_memory
     from cnnlab.models.shapes import check_shapes
 
     shape = known_shape(study.dataset)
@@ -191,7 +192,8 @@ def check_models(study: Any, plan: list[Any]) -> list[str]:
         try:
             resolved = resolve_layers(config.layer_list(), config.variant_spec)
             if shape is not None:
-                check_shapes(resolved, shape[0], shape[1])
+                infos = check_shapes(resolved, shape[0], shape[1])
+                check_memory(infos, config.train.batch_size, config.train.optimizer.name)
         except CnnlabError as error:
             problems.append(f"{config.label}: {error}")
     return problems

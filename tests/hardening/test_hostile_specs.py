@@ -386,9 +386,6 @@ def test_a_batch_larger_than_the_training_split_trains_one_short_batch_per_epoch
         assert run["split_sizes"]["train"] == 40 and len(store.epochs(run["id"])) == 2
 
 
-@pytest.mark.xfail(strict=False, reason="models/shapes.py limits weights, not activations: a valid conv layer of a "
-                   "million filters needs ~256 MB of activations per 8x8 image, 8 GB per batch of 32; "
-                   "see the hardening report")
 def test_a_model_whose_activations_cannot_fit_in_memory_is_refused_before_training():
     spec = copy.deepcopy(BASE)
     spec.update(sweep={}, variants={"none": {}}, repeats=1)

@@ -221,3 +221,18 @@ def test_penalty_follows_parameters_replaced_by_a_conversion():
     penalty = built.penalty()
     assert penalty.dtype == torch.float64
     torch.testing.assert_close(penalty, 0.1 * built.core_module("conv1").weight.square().sum())
+
+
+def test_memory_estimate_refuses_what_cannot_fit_and_passes_study_e():
+    from cnnlab.errors import ModelError
+    from cnnlab.models import resolve_layers
+    from cnnlab.models.memory import check_memory, training_bytes
+    from cnnlab.models.shapes import check_shapes
+    from tests.models.architectures import E, layers
+
+    infos = check_shapes(resolve_layers(layers(E)), (3, 32, 32), 10)
+    need = training_bytes(infos, 100, "adam")
+    assert 6_216_114 * 4 * 4 < need < 2 * 2**30  # weights, grads, two Adam states, activations
+    check_memory(infos, 100, "adam", available=8 * 2**30)
+    with pytest.raises(ModelError, match="lower train.batch_size"):
+        check_memory(infos, 100_000, "adam", available=8 * 2**30)

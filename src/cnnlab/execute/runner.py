@@ -21,7 +21,9 @@ import torch
 from cnnlab import __version__
 from cnnlab.data import ArrayDataset, Source, Splits, load_source, make_splits, normalization
 from cnnlab.errors import CnnlabError, StoreError
-from cnnlab.models import build_model
+from cnnlab.models import build_model, resolve_layers
+from cnnlab.models.memory import check_memory
+from cnnlab.models.shapes import check_shapes
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store.store import CHECKPOINT_KEYS, load_state, serialize_state, serialize_weights
 from cnnlab.train import (
@@ -183,6 +185,9 @@ def train_run(
         device = select_device(config.train.device)
         splits, train = cache.split(config)
         scale, shift = normalization(config.dataset.normalize, train)
+        infos = check_shapes(resolve_layers(config.layer_list(), config.variant_spec), splits.input_shape,
+                             splits.num_classes)
+        check_memory(infos, config.train.batch_size, config.train.optimizer.name)
         built = build_model(config.layer_list(), splits.input_shape, splits.num_classes,
                             variant=config.variant_spec, init=config.train.init, generator_seed=config.seed)
         data = TrainData(train, splits.val, splits.test if config.evaluate_test else None,
