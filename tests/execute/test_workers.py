@@ -44,7 +44,9 @@ def test_two_workers_give_the_same_runs_and_metrics_as_one_process(tmp_path):
 @pytest.mark.slow
 def test_two_workers_finish_a_small_model_study_faster(tmp_path):
     study = copy.deepcopy(SMALL_MODEL_STUDY)
-    study["train"]["epochs"] = 10
+    # Runs long enough (~5 s each) that starting two worker processes (~5 s: Python, torch,
+    # the dataset) does not swamp what they save.
+    study["train"]["epochs"] = 80
     timings = {}
     for workers in (1, 2, 1, 2):  # interleaved: this machine's speed drifts
         started = time.perf_counter()

@@ -298,8 +298,6 @@ def test_kills_at_every_kind_of_moment_spread_over_the_study(reference, tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="execute/local.py: worker processes outlive a SIGKILLed driver (they neither "
-                   "watch multiprocessing.parent_process() nor set a parent-death signal); see the hardening report")
 def test_killing_a_run_with_workers_leaves_no_worker_behind(reference, tmp_path):
     import os
 

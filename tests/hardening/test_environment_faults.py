@@ -229,9 +229,6 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="commands._write_report_after_run catches CnnlabError only and report/ lets "
-                   "OSError from its atomic writes through: a full disk at the report is a traceback and exit 1 after "
-                   "every run finished; see the hardening report")
 def test_a_disk_that_fills_up_at_the_report_keeps_the_runs_and_warns(study, tmp_path):
     out = tmp_path / "out"
     result = subprocess.run([CNNLAB[0], "-c", FULL_AT_THE_REPORT, "run", str(study["specs"]["full"]), "--out", str(out),
