@@ -376,11 +376,21 @@ def test_a_batch_larger_than_the_training_split_trains_one_short_batch_per_epoch
     spec.update(sweep={}, variants={"none": {}}, repeats=1, architectures={"B": BASE["architectures"]["B"]})
     spec["dataset"] = {"name": "digits", "split": {"train": 40, "val": 20, "test": 20}}
     spec["train"] = {"batch_size": 100_000, "epochs": 2}
+    from cnnlab.execute.progress import StudyProgress
+
+    class Messages(StudyProgress):
+        said: list = []
+
+        def message(self, text):
+            self.said.append(text)
+
     threads = torch.get_num_threads()
     try:
-        assert run_study(spec, tmp_path, threads=1).outcome.ok
+        assert run_study(spec, tmp_path, threads=1, progress=Messages()).outcome.ok
     finally:
         torch.set_num_threads(threads)
+    assert Messages.said == ["warning: train.batch_size 100,000 is larger than the training split (40 images): "
+                             "each epoch is one batch of 40"]
     with open_store(tmp_path) as store:
         (run,) = store.runs()
         assert run["split_sizes"]["train"] == 40 and len(store.epochs(run["id"])) == 2

@@ -64,6 +64,7 @@ class Driver:
         self.outcome = PlanOutcome(total=len(configs), skipped=len(configs) - len(self.todo))
         self.attempts: dict[str, int] = {}
         self.numbers: dict[str, int] = {}  # run id -> its place in the progress display
+        self.warned: set[str] = set()
         self.ended: dict[str, str] = {}
         self.started_count = self.outcome.skipped
         progress.study_start(len(configs), self.outcome.skipped)
@@ -106,6 +107,9 @@ class Driver:
             progress.run_batch(run_id, event["epoch"], event["batch"], event["batches"], event["logs"])
         elif kind == "started":
             store.start_run(run_id, event["info"])
+            if event["info"].get("warning") and event["info"]["warning"] not in self.warned:
+                self.warned.add(event["info"]["warning"])
+                progress.message(f"warning: {event['info']['warning']}")
         elif kind == "epoch":
             store.record_epoch(run_id, event["epoch"], event["logs"])
             progress.run_epoch(run_id, event["epoch"], event["logs"])

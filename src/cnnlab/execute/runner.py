@@ -204,6 +204,10 @@ def train_run(
             "input_shape": list(splits.input_shape), "class_names": list(splits.class_names),
             "code_version": code_version(), "environment": environment(device),
         }
+        if config.train.batch_size > len(train):
+            # Allowed, as in Keras and PyTorch (full-batch training), but rarely what was meant.
+            info["warning"] = (f"train.batch_size {config.train.batch_size:,} is larger than the training split "
+                               f"({len(train):,} images): each epoch is one batch of {len(train):,}")
         emit({"kind": "started", **base, "info": info, "resumed_from": trainer.start_epoch})
         result = trainer.fit()
         summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
