@@ -38,6 +38,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def _store_arguments(parser: argparse.ArgumentParser) -> None:
+    """The output folder (and which study in it) that the reading commands take."""
+    parser.add_argument("folder", type=Path, help="an output folder of 'cnnlab run'")
+    parser.add_argument("--study", help="which study, when the folder holds several")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnnlab",
@@ -80,8 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls = commands.add_parser("ls", help="print the results table of an output folder",
                              description="Print the results of the runs in an output folder, one row per "
                              "configuration (repeats averaged), best validation accuracy first.")
-    ls.add_argument("folder", type=Path, help="an output folder of 'cnnlab run'")
-    ls.add_argument("--study", help="which study, when the folder holds several")
+    _store_arguments(ls)
     ls.add_argument("--runs", action="store_true", help="one row per run instead of per configuration")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -93,12 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  cnnlab compare runs/study-a\n  cnnlab compare runs/study-a A3/none A3/batchnorm --metric val_loss",
     )
-    compare.add_argument("folder", type=Path, help="an output folder of 'cnnlab run'")
+    _store_arguments(compare)
     compare.add_argument("configurations", nargs="*", metavar="A B",
                          help="pairs of configuration labels as 'cnnlab ls' shows them (compare B against A)")
     compare.add_argument("--metric", default=None, choices=["val_accuracy", "val_loss", "train_accuracy", "train_loss", "gap"],
                          help="what to compare (default: the spec's evaluate.select)")
-    compare.add_argument("--study", help="which study, when the folder holds several")
     compare.add_argument("--json", action="store_true", help="machine-readable output")
 
     report = commands.add_parser(
@@ -108,9 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         "file with every figure embedded, readable offline and printable; --format md writes Markdown plus "
         "a folder of PNG figures for pasting into a lab report. 'cnnlab run' writes it at the end too.",
     )
-    report.add_argument("folder", type=Path, help="an output folder of 'cnnlab run'")
+    _store_arguments(report)
     report.add_argument("-o", "--output", type=Path, help="where to write (default: DIR/report.html or DIR/report.md)")
-    report.add_argument("--study", help="which study, when the folder holds several")
     report.add_argument("--format", choices=["html", "md"], default="html", help="html (default) or md")
 
     spec = commands.add_parser("spec", help="validate a study file and print its plan, or the spec's JSON schema",
