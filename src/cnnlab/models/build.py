@@ -57,6 +57,11 @@ class BuiltModel:
         return total
 
     @property
+    def penalized(self) -> bool:
+        """Whether any layer has a kernel penalty (``penalty()`` is then not always zero)."""
+        return bool(self._penalized)
+
+    @property
     def trainable_params(self) -> int:
         """Parameters the optimizer updates (Keras' "Trainable params")."""
         return sum(info.trainable_params for info in self.layers)

@@ -66,6 +66,20 @@ class MeanPool2d(nn.AvgPool2d):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, pad(top,bottom,left,right)={self.pad}"
 
 
+class Flatten(nn.Module):
+    """Keras' Flatten: each image's values in height, width, channel order, (N, C, H, W) -> (N, H*W*C).
+
+    The order is Keras' own, so a dense kernel means what it means in Keras. It is also what
+    makes training fast: for a channels-last tensor (how the trainer runs convolutions) this
+    order is the memory order, and the flatten is a view instead of a copy.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = x.permute(0, 2, 3, 1)
+        return x.flatten(1)
+
+
 class GlobalAvgPool2d(nn.Module):
     """Keras' GlobalAveragePooling2D: the mean over height and width, (N, C, H, W) -> (N, C)."""
 
@@ -116,7 +130,7 @@ def make_module(item: ResolvedLayer, info: LayerInfo) -> nn.Module:
     if kind == "globalavgpool":
         return GlobalAvgPool2d()
     if kind == "flatten":
-        return nn.Flatten()
+        return Flatten()
     if kind == "dropout":
         return nn.Dropout(layer.rate)
     if kind == "batchnorm":

@@ -27,6 +27,7 @@ def evaluate(
     batch_size: int = 1024,
     autocast: bool = False,
     keep_probabilities: bool = False,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> EvalResult:
     """Mean cross-entropy and accuracy over ``data``; optionally every softmax output."""
     was_training = model.training
@@ -36,7 +37,7 @@ def evaluate(
     kept = []
     try:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            for x, y in ordered_batches(data, batch_size, normalizer, device):
+            for x, y in ordered_batches(data, batch_size, normalizer, device, memory_format):
                 logits = model(x).float()
                 loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
                 correct += (logits.argmax(1) == y).sum()

@@ -23,11 +23,14 @@ from cnnlab.models import BuiltModel
 from cnnlab.spec.study import Train
 from cnnlab.train.batches import Normalizer, shuffled_batches
 from cnnlab.train.early_stopping import EarlyStopper, is_better
+from cnnlab.train.device import tune_allocator
 from cnnlab.train.evaluation import evaluate
+from cnnlab.train.fast_forward import FastForward
 from cnnlab.train.optimizers import build_optimizer
 from cnnlab.train.schedules import build_schedule
 
-CHECKPOINT_FORMAT = 1
+# 2: flatten is in Keras' height-width-channel order, so a dense kernel after it means another thing.
+CHECKPOINT_FORMAT = 2
 
 
 class Diverged(Exception):
@@ -90,7 +93,13 @@ class Trainer:
         if len(data.train) == 0:
             raise TrainError("the training split is empty")
         self.built = built
-        self.model = built.module.to(device)
+        if device.type == "cpu":
+            tune_allocator()
+        # Convolutions run in channels-last (NHWC), oneDNN's native layout; flatten is then a view.
+        self.memory_format = torch.channels_last if _has_conv(built) else torch.contiguous_format
+        self.model = built.module.to(device, memory_format=self.memory_format)
+        self.forward = FastForward(built)
+        self.has_penalty = bool(built.penalized)
         self.data = data
         self.spec = spec
         self.seed = seed
@@ -157,20 +166,24 @@ class Trainer:
         seen = 0
         started = last_report = time.perf_counter()
         stream = shuffled_batches(self.data.train, self.spec.batch_size, self.generator, self.normalizer,
-                                  self.data.augment, self.device)
+                                  self.data.augment, self.device, self.memory_format)
+        forward = self.forward
         for batch, (x, y) in enumerate(stream):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                logits = model(x)
+                logits = forward(x)
                 loss = F.cross_entropy(logits.float(), y)
-            penalty = self.built.penalty()
             optimizer.zero_grad(set_to_none=True)
-            (loss + penalty).backward()
+            if self.has_penalty:
+                penalty = self.built.penalty()
+                (loss + penalty).backward()
+                penalty_value = penalty.detach()
+            else:
+                loss.backward()
             optimizer.step()
             size = y.shape[0]
             seen += size
             loss_sum += loss.detach() * size
             correct += (logits.detach().argmax(1) == y).sum()
-            penalty_value = penalty.detach()
             now = time.perf_counter()
             if self.callbacks and (now - last_report >= self.PROGRESS_SECONDS or batch == batches - 1):
                 last_report = now
@@ -185,7 +198,8 @@ class Trainer:
                 "penalty": float(penalty_value), "train_images_per_second": seen / (time.perf_counter() - started)}
 
     def _evaluate(self, data: ArrayDataset) -> tuple[float, float]:
-        result = evaluate(self.model, data, self.normalizer, self.device, self.eval_batch_size, self.autocast)
+        result = evaluate(self.forward, data, self.normalizer, self.device, self.eval_batch_size, self.autocast,
+                          memory_format=self.memory_format)
         return result.loss, result.accuracy
 
     def fit(self) -> TrainResult:
@@ -235,6 +249,10 @@ class Trainer:
         result = TrainResult(self.history, best_epoch, stopped, restored, final)
         self._emit("on_train_end", result)
         return result
+
+
+def _has_conv(built: BuiltModel) -> bool:
+    return any(info.kind == "conv" for info in built.layers)
 
 
 def best_history_epoch(history: list[dict[str, float]], monitor: str) -> int:
