@@ -279,6 +279,7 @@ def model_request(name: str) -> dict[str, Any]:
     from cnnlab.api import load_spec
     from cnnlab.data.registry import known_shape
     from cnnlab.models import build_model
+    from cnnlab.models.cost import training_flops
     from cnnlab.spec.layers import item_layer
 
     spec_file, architecture, variant, images = MODELS[name]
@@ -289,20 +290,7 @@ def model_request(name: str) -> dict[str, Any]:
     optimizer = study.train.optimizer.model_dump(mode="json")
     return {"model": name, "layers": [item.to_dict() for item in built.resolved], "input_shape": shape,
             "optimizer": {"name": optimizer["name"], "lr": optimizer["lr"], "momentum": optimizer.get("momentum", 0.0)},
-            "images": images, "flops_per_image": training_flops(built)}
-
-
-def training_flops(built) -> float:
-    """Floating-point operations of one training step per image: forward, input and weight gradients."""
-    total = 0
-    for info in built.layers:
-        if info.kind == "conv":
-            out_c, out_h, out_w = info.output_shape
-            in_c = info.input_shape[0]
-            total += 2 * out_c * out_h * out_w * in_c * info.kernel[0] * info.kernel[1]
-        elif info.kind == "dense":
-            total += 2 * info.input_shape[0] * info.output_shape[0]
-    return 3.0 * total
+            "images": images, "flops_per_image": training_flops(built.layers)}
 
 
 def matmul_peaks(threads: int) -> dict[str, float]:

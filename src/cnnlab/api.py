@@ -71,9 +71,10 @@ def run_study(
     data_dir: Optional[Union[str, Path]] = None,
     epochs: Optional[int] = None,
     limit_train: Optional[int] = None,
+    precision: Optional[str] = None,
     force: bool = False,
     threads: Optional[int] = None,
-    workers: int = 1,
+    workers: Union[int, str] = "auto",
     executor: str = "local",
     address: str = "auto",
     gpus_per_run: Optional[float] = None,
@@ -84,7 +85,10 @@ def run_study(
     Rerunning skips finished runs and resumes interrupted ones from their last checkpoint;
     ``force=True`` trains everything again. ``epochs`` and ``limit_train`` override the spec
     (for quick trials); they change the runs' identity, so they do not mix with full runs.
-    ``workers > 1`` trains that many runs at once in worker processes, splitting the cores.
+    ``precision`` ("fp32" or "bf16") replaces train.precision and changes the identity too.
+    ``workers > 1`` trains that many runs at once in worker processes, splitting the cores;
+    ``"auto"`` (the default) uses one single-threaded worker per core for plans that would
+    train for more than about a minute, and this process otherwise.
     ``executor="ray"`` runs each run as a task on the Ray cluster at ``address`` with
     ``threads`` CPUs (default 1) and ``gpus_per_run`` GPUs (default: 1 when train.device is
     cuda) per run; this process alone writes the store.
@@ -94,7 +98,9 @@ def run_study(
     study, text, path = load_spec(spec)
     if limit_train is not None and limit_train < 1:
         raise SpecError(f"limit_train must be at least 1; found {limit_train}")
-    plan = expand(study, epochs=epochs, limit_train=limit_train)
+    if precision not in (None, "fp32", "bf16"):
+        raise SpecError(f"precision must be 'fp32' or 'bf16'; found {precision!r}")
+    plan = expand(study, epochs=epochs, limit_train=limit_train, precision=precision)
     folder = Path(out) if out is not None else default_output(study)
     progress = progress or StudyProgress()
     if executor == "ray":

@@ -21,7 +21,7 @@ def command_run(args: argparse.Namespace) -> int:
 
     progress = make_progress(quiet=args.quiet)
     result = run_study(args.spec, args.out, data_dir=args.data_dir, epochs=args.epochs, limit_train=args.limit_train,
-                       force=args.force, threads=args.threads, workers=args.workers,
+                       precision=args.precision, force=args.force, threads=args.threads, workers=args.workers,
                        executor=args.executor, address=args.address, gpus_per_run=args.gpus_per_run, progress=progress)
     outcome = result.outcome
     print(format_results(result.rows, title=f"Results ({outcome.describe()}) in {result.folder}"))
@@ -30,7 +30,8 @@ def command_run(args: argparse.Namespace) -> int:
     if outcome.interrupted:
         print(f"\nStopped. Finished runs are kept; resume with: cnnlab run {args.spec} --out {result.folder}"
               + (f" --epochs {args.epochs}" if args.epochs else "")
-              + (f" --limit-train {args.limit_train}" if args.limit_train else ""), file=sys.stderr)
+              + (f" --limit-train {args.limit_train}" if args.limit_train else "")
+              + (f" --precision {args.precision}" if args.precision else ""), file=sys.stderr)
         return 130
     if not outcome.ok:
         print(f"\nNot every run finished ({outcome.describe()}); see 'cnnlab ls {result.folder} --runs' for errors.",

@@ -30,6 +30,8 @@ from cnnlab.train import (
     Diverged, Normalizer, TrainCallback, TrainData, Trainer, TrainResult, configure_threads, environment,
     evaluate, select_device,
 )
+from cnnlab.models.cost import training_flops
+from cnnlab.train.device import bf16_is_native, threads_for
 
 
 Emit = Callable[[dict[str, Any]], None]
@@ -133,7 +135,8 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def evaluation_files(model: torch.nn.Module, parts: dict[str, Optional[ArrayDataset]], normalizer: Normalizer,
-                     device: torch.device, autocast: bool) -> tuple[bytes, bytes]:
+                     device: torch.device, autocast: bool,
+                     memory_format: torch.memory_format = torch.contiguous_format) -> tuple[bytes, bytes]:
     """Two npz files: softmax outputs and labels of the evaluated splits (val, and test when the
     run measures it) for confusion matrices, and a few correct and wrong images of the last of
     them (for example grids)."""
@@ -142,7 +145,8 @@ def evaluation_files(model: torch.nn.Module, parts: dict[str, Optional[ArrayData
     for name, data in parts.items():
         if data is None or not len(data):
             continue
-        result = evaluate(model, data, normalizer, device, autocast=autocast, keep_probabilities=True)
+        result = evaluate(model, data, normalizer, device, autocast=autocast, keep_probabilities=True,
+                          memory_format=memory_format)
         labels = data.labels.numpy().astype(np.int64)
         probabilities = result.probabilities.numpy().astype(np.float32)
         arrays[f"{name}_labels"], arrays[f"{name}_probabilities"] = labels, probabilities
@@ -181,13 +185,14 @@ def train_run(
         return status
 
     try:
-        configure_threads(threads or config.train.threads)
         device = select_device(config.train.device)
         splits, train = cache.split(config)
         scale, shift = normalization(config.dataset.normalize, train)
         infos = check_shapes(resolve_layers(config.layer_list(), config.variant_spec), splits.input_shape,
                              splits.num_classes)
         check_memory(infos, config.train.batch_size, config.train.optimizer.name)
+        configure_threads(threads or config.train.threads
+                          or threads_for(training_flops(infos) * min(config.train.batch_size, len(train))))
         built = build_model(config.layer_list(), splits.input_shape, splits.num_classes,
                             variant=config.variant_spec, init=config.train.init, generator_seed=config.seed)
         data = TrainData(train, splits.val, splits.test if config.evaluate_test else None,
@@ -204,15 +209,21 @@ def train_run(
             "input_shape": list(splits.input_shape), "class_names": list(splits.class_names),
             "code_version": code_version(), "environment": environment(device),
         }
+        warnings = []
         if config.train.batch_size > len(train):
             # Allowed, as in Keras and PyTorch (full-batch training), but rarely what was meant.
-            info["warning"] = (f"train.batch_size {config.train.batch_size:,} is larger than the training split "
-                               f"({len(train):,} images): each epoch is one batch of {len(train):,}")
+            warnings.append(f"train.batch_size {config.train.batch_size:,} is larger than the training split "
+                            f"({len(train):,} images): each epoch is one batch of {len(train):,}")
+        if config.train.precision == "bf16" and not bf16_is_native(device):
+            warnings.append(f"precision bf16: this {device.type.upper()} has no bf16 instructions, so bf16 is "
+                            "emulated and likely slower than fp32")
+        if warnings:
+            info["warning"] = "; ".join(warnings)
         emit({"kind": "started", **base, "info": info, "resumed_from": trainer.start_epoch})
         result = trainer.fit()
         summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
-        predictions, examples = evaluation_files(trainer.model, {"val": data.val, "test": data.test}, data.normalizer,
-                                                 device, trainer.autocast)
+        predictions, examples = evaluation_files(trainer.forward, {"val": data.val, "test": data.test},
+                                                 data.normalizer, device, trainer.autocast, trainer.memory_format)
         weights = serialize_weights(trainer.model.state_dict())
     except Diverged as error:
         return end("diverged", str(error), error.epoch)

@@ -192,10 +192,16 @@ def expand(
     *,
     epochs: Optional[int] = None,
     limit_train: Optional[int] = None,
+    precision: Optional[str] = None,
 ) -> list[RunConfig]:
-    """Every run of a study, in a stable order (architecture, variant, sweep point, repeat, fold)."""
+    """Every run of a study, in a stable order (architecture, variant, sweep point, repeat, fold).
+
+    ``epochs`` and ``precision`` replace the spec's train settings (a sweep over them still wins).
+    """
     check_plan_size(study)
     train = study.train if epochs is None else study.train.model_copy(update={"epochs": epochs})
+    if precision is not None:
+        train = train.model_copy(update={"precision": precision})
     split_seed = study.dataset.split.seed if study.dataset.split.seed is not None else study.seed
     kfold = study.evaluate.kfold
     folds: list[Optional[int]] = list(range(kfold)) if kfold else [None]
