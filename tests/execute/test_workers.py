@@ -109,3 +109,32 @@ def test_a_killed_worker_costs_only_its_epochs_since_the_checkpoint(tmp_path):
     assert _epochs(out) == _epochs(tmp_path / "reference")
     assert "1 retried after a lost worker" in stdout
     print(f"killed worker {killed}; study completed: {stdout.splitlines()[0]}")
+
+
+def test_auto_decides_runs_x_threads_from_the_plans_arithmetic(tmp_path):
+    from cnnlab.api import load_spec
+    from cnnlab.execute.local import auto_workers
+    from cnnlab.execute.runner import DataCache
+    from cnnlab.spec.plan import expand
+    from cnnlab.train.device import SMALL_STEP_FLOPS, cpu_count, threads_for
+
+    study = load_spec(SMALL_MODEL_STUDY)[0]
+    cache = DataCache(None)
+    # 4 digits runs of 8 epochs are seconds of work: not worth starting workers.
+    assert auto_workers(expand(study), cache, None) == 1
+    # The same runs at 100,000 epochs are minutes: one single-threaded run per core.
+    long_plan = expand(study, epochs=100_000)
+    assert auto_workers(long_plan, cache, None) == (min(cpu_count(), 4) if cpu_count() > 1 else 1)
+    assert auto_workers(long_plan, cache, threads=2) == 1  # asked for multi-threaded runs
+    assert auto_workers(long_plan[:1], cache, None) == 1
+    assert threads_for(SMALL_STEP_FLOPS / 2) == 1 and threads_for(SMALL_STEP_FLOPS * 2) == cpu_count()
+
+
+def test_precision_override_trains_bf16_runs_with_their_own_identity(tmp_path):
+    fp32 = run_study(SMALL_MODEL_STUDY, tmp_path, epochs=1)
+    bf16 = run_study(SMALL_MODEL_STUDY, tmp_path, epochs=1, precision="bf16")
+    assert fp32.outcome.statuses == bf16.outcome.statuses == {"done": 4}
+    assert not {c.run_id for c in fp32.plan} & {c.run_id for c in bf16.plan}
+    with open_store(tmp_path) as store:
+        precisions = sorted(r["config"]["train"]["precision"] for r in store.runs())
+    assert precisions == ["bf16"] * 4 + ["fp32"] * 4
