@@ -216,13 +216,7 @@ class KerasWorker(_Worker):
         self.x = (images.transpose(0, 2, 3, 1).astype("float32") / 255.0)
         self.y = labels
         layers = [keras.Input(tuple(request["input_shape"][1:]) + (request["input_shape"][0],))]
-        layers += [_keras_layer(keras, item["layer"]) for item in request["layers"]]
-        self.model = keras.Sequential(layers)
-        spec = request["optimizer"]
-        optimizer = (keras.optimizers.Adam(spec["lr"]) if spec["name"] == "adam"
-                     else keras.optimizers.SGD(spec["lr"], momentum=spec.get("momentum", 0.0)))
-        self.model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                           metrics=["accuracy"])
+        self.model = keras_model(keras, request["layers"], request["input_shape"], request["optimizer"])
 
     def epochs(self, count: int, images: int) -> list[float]:
         keras = self.keras
@@ -240,15 +234,30 @@ class KerasWorker(_Worker):
         return seconds
 
 
-def _keras_layer(keras, item: Any):
+def keras_model(keras, resolved: list[dict[str, Any]], input_shape: list[int], optimizer: dict[str, Any]):
+    """The compiled Keras model of resolved cnnlab layers (``ResolvedLayer.to_dict()``s)."""
+    channels, height, width = input_shape
+    layers = [keras.Input((height, width, channels))]
+    layers += [_keras_layer(keras, item["layer"], item.get("l1", 0.0), item.get("l2", 0.0)) for item in resolved]
+    model = keras.Sequential(layers)
+    optimizer = (keras.optimizers.Adam(optimizer["lr"]) if optimizer["name"] == "adam"
+                 else keras.optimizers.SGD(optimizer["lr"], momentum=optimizer.get("momentum", 0.0)))
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def _keras_layer(keras, item: Any, l1: float = 0.0, l2: float = 0.0):
     """One resolved cnnlab layer item as the Keras layer it stands for."""
     if isinstance(item, str):
         item = {item: {}}
     (kind, body), = item.items()
     L = keras.layers
+    penalty = keras.regularizers.L1L2(l1, l2) if (l1 or l2) else None
     if kind == "conv":
         return L.Conv2D(body["filters"], tuple(body["kernel"]), strides=tuple(body["stride"]), padding=body["padding"],
-                        dilation_rate=tuple(body["dilation"]), activation=body["activation"], use_bias=body["bias"])
+                        dilation_rate=tuple(body["dilation"]), activation=body["activation"], use_bias=body["bias"],
+                        kernel_regularizer=penalty)
     if kind in ("maxpool", "avgpool"):
         cls = L.MaxPooling2D if kind == "maxpool" else L.AveragePooling2D
         return cls(tuple(body["size"]), strides=tuple(body["stride"]) if body["stride"] else None,
@@ -258,7 +267,7 @@ def _keras_layer(keras, item: Any):
     if kind == "flatten":
         return L.Flatten()
     if kind == "dense":
-        return L.Dense(body["units"], activation=body["activation"], use_bias=body["bias"])
+        return L.Dense(body["units"], activation=body["activation"], use_bias=body["bias"], kernel_regularizer=penalty)
     if kind == "dropout":
         return L.Dropout(body["rate"])
     if kind == "batchnorm":

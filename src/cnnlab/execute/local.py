@@ -52,6 +52,7 @@ def execute_local(
         if workers == "auto":
             workers = auto_workers(driver.todo, cache, threads)
             if workers > 1:
+                cache.clear()  # each worker loads its own copy; this process needs none
                 progress.message(f"Training {workers} runs at a time, one per core "
                                  f"(--workers 1 trains one run at a time on every core)")
         if workers > 1 and len(driver.todo) > 1:

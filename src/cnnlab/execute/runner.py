@@ -63,6 +63,11 @@ class DataCache:
             self.sources[key] = load_source(config.dataset, self.data_dir, log=self.log)
         return self.sources[key]
 
+    def clear(self) -> None:
+        """Forget every loaded dataset (a driver whose workers load their own)."""
+        self.sources.clear()
+        self.splits.clear()
+
     def split(self, config: RunConfig) -> tuple[Splits, ArrayDataset]:
         """The run's splits and its training set (``limit_train`` applied)."""
         key = repr((config.dataset.model_dump(), config.split_seed, config.kfold, config.fold, config.limit_train,
@@ -136,7 +141,8 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
 
 def evaluation_files(model: torch.nn.Module, parts: dict[str, Optional[ArrayDataset]], normalizer: Normalizer,
                      device: torch.device, autocast: bool,
-                     memory_format: torch.memory_format = torch.contiguous_format) -> tuple[bytes, bytes]:
+                     memory_format: torch.memory_format = torch.contiguous_format,
+                     batch_size: int = 1024) -> tuple[bytes, bytes]:
     """Two npz files: softmax outputs and labels of the evaluated splits (val, and test when the
     run measures it) for confusion matrices, and a few correct and wrong images of the last of
     them (for example grids)."""
@@ -145,7 +151,7 @@ def evaluation_files(model: torch.nn.Module, parts: dict[str, Optional[ArrayData
     for name, data in parts.items():
         if data is None or not len(data):
             continue
-        result = evaluate(model, data, normalizer, device, autocast=autocast, keep_probabilities=True,
+        result = evaluate(model, data, normalizer, device, batch_size, autocast=autocast, keep_probabilities=True,
                           memory_format=memory_format)
         labels = data.labels.numpy().astype(np.int64)
         probabilities = result.probabilities.numpy().astype(np.float32)
@@ -223,7 +229,8 @@ def train_run(
         result = trainer.fit()
         summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
         predictions, examples = evaluation_files(trainer.forward, {"val": data.val, "test": data.test},
-                                                 data.normalizer, device, trainer.autocast, trainer.memory_format)
+                                                 trainer.eval_normalizer, device, trainer.autocast, trainer.memory_format,
+                                                 trainer.eval_batch_size)
         weights = serialize_weights(trainer.model.state_dict())
     except Diverged as error:
         return end("diverged", str(error), error.epoch)

@@ -39,7 +39,7 @@ def shuffled_batches(
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of training batches in a seeded random order (the last one may be short)."""
-    order = torch.randperm(len(data), generator=generator)
+    order = torch.randperm(len(data), generator=generator).to(data.images.device)
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         # Normalize and augment where the data lives (the generator's device), then move.
