@@ -48,7 +48,10 @@ MODELS: dict[str, tuple[str, str, Optional[str], int]] = {
     "C": ("study_c_mnist_sweep.yaml", "mnist_net", None, 10_000),
     "E": ("study_e_deep_cifar10.yaml", "E", None, 2_500),  # 6.2M parameters: fewer images per epoch
 }
-METHODS = ("cnnlab", "cnnlab-bf16", "pytorch", "keras")
+METHODS = ("cnnlab", "cnnlab-bf16", "cnnlab-runs", "cnnlab-bf16-runs", "pytorch", "keras")
+# "-runs": as the study executor trains small CNNs, one single-threaded run per core at once;
+# the figure is their summed throughput.
+CONCURRENT = {"cnnlab-runs": "cnnlab", "cnnlab-bf16-runs": "cnnlab-bf16"}
 BATCH = 64
 MARK = "@@ "  # result lines from workers; anything else they print (TensorFlow's logs) is ignored
 
@@ -111,7 +114,7 @@ class _TorchWorker(_Worker):
         from cnnlab.models.variants import ResolvedLayer
         from cnnlab.train.device import configure_threads
 
-        configure_threads(None)
+        configure_threads(int(os.environ.get("SPEED_THREADS", "0")) or None)
         self.request = request
         self.images_u8, labels = _synthetic(request["images"], request["input_shape"])
         self.labels = torch.from_numpy(labels).long()
@@ -339,16 +342,24 @@ def keras_python(explicit: Optional[str]) -> Optional[str]:
 
 
 class WorkerProcess:
-    def __init__(self, method: str, python: str):
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    def __init__(self, method: str, python: str, threads: int = 0):
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               "SPEED_THREADS": str(threads)}
         self.method = method
         self.process = subprocess.Popen([python, __file__, "--worker", method], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        assert self.process.stdin and self.process.stdout
+        self.send(request)
+        return self.receive()
+
+    def send(self, request: dict[str, Any]) -> None:
+        assert self.process.stdin
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        assert self.process.stdout
         for line in self.process.stdout:
             if line.startswith(MARK):
                 return json.loads(line[len(MARK):])
@@ -361,7 +372,34 @@ class WorkerProcess:
             self.process.wait(timeout=60)
 
 
-def run(models: list[str], methods: list[str], rounds: int, epochs: int, images: Optional[int],
+class Method:
+    """One method's worker process, or for ``-runs`` methods one single-threaded worker per core."""
+
+    def __init__(self, method: str, python: str, cores: int):
+        if method in CONCURRENT:
+            self.workers = [WorkerProcess(CONCURRENT[method], python, threads=1) for _ in range(cores)]
+        else:
+            self.workers = [WorkerProcess(method, python)]
+
+    def images_per_second(self, request: dict[str, Any]) -> float:
+        """Trained images per second (summed over concurrent workers), median epoch of each."""
+        for worker in self.workers:
+            worker.send(request)
+        return sum(request["images"] / statistics.median(worker.receive()["epoch_seconds"]) for worker in self.workers)
+
+    def close(self) -> Optional[float]:
+        """The summed peak RSS of the method's workers (MB), or None if one died."""
+        total = 0.0
+        for worker in self.workers:
+            try:
+                total += worker.close()
+            except Exception:  # noqa: BLE001 - a dead worker has no figure; the others still do
+                worker.process.kill()
+                return None
+        return total
+
+
+def run(models: list[str], methods: list[str], rounds: int, epochs: int, scale: float,
         keras: Optional[str], log=print) -> dict[str, Any]:
     import torch
 
@@ -370,11 +408,10 @@ def run(models: list[str], methods: list[str], rounds: int, epochs: int, images:
     results: dict[str, Any] = {}
     for name in models:
         request = model_request(name)
-        if images:
-            request["images"] = images
+        request["images"] = max(BATCH, int(request["images"] * scale))
         request["epochs"] = epochs
         pythons = {method: (keras if method == "keras" else sys.executable) for method in methods}
-        workers = {method: WorkerProcess(method, pythons[method]) for method in methods}
+        workers = {method: Method(method, pythons[method], threads) for method in methods}
         timings: dict[str, list[float]] = {method: [] for method in methods}
         try:
             for number in range(rounds):
@@ -382,23 +419,17 @@ def run(models: list[str], methods: list[str], rounds: int, epochs: int, images:
                     peaks[key] = max(peaks[key], value)
                 order = methods[number % len(methods):] + methods[:number % len(methods)]
                 for method in order:
-                    seconds = workers[method].ask(request)["epoch_seconds"]
-                    timings[method].append(request["images"] / statistics.median(seconds))
+                    timings[method].append(workers[method].images_per_second(request))
                     log(f"  {name:6s} round {number + 1}/{rounds} {method:12s} {timings[method][-1]:9,.0f} img/s")
         finally:
-            rss = {}
-            for method, worker in workers.items():
-                try:
-                    rss[method] = worker.close()
-                except Exception:  # noqa: BLE001 - a dead worker has no figure; the others still do
-                    worker.process.kill()
+            rss = {method: worker.close() for method, worker in workers.items()}
         results[name] = {method: {"images_per_second": max(timings[method]), "rounds": timings[method],
                                   "peak_rss_mb": rss.get(method)} for method in methods}
         results[name]["flops_per_image"] = request["flops_per_image"]
         results[name]["images"] = request["images"]
     torch.set_num_threads(threads)
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine(threads, keras),
-            "settings": {"batch_size": BATCH, "rounds": rounds, "epochs_per_round": epochs},
+            "settings": {"batch_size": BATCH, "rounds": rounds, "epochs_per_round": epochs, "scale": scale},
             "peaks_gflops": peaks, "models": results}
 
 
@@ -420,41 +451,43 @@ def machine(threads: int, keras: Optional[str]) -> dict[str, Any]:
 def table(report: dict[str, Any]) -> str:
     """The Markdown table the README shows."""
     peaks = report["peaks_gflops"]
-    rows = ["| model | Keras | PyTorch (DataLoader) | cnnlab fp32 | cnnlab bf16 | fp32 ÷ Keras | fp32 ÷ PyTorch "
-            "| bf16 ÷ Keras | fp32 GFLOP/s (% of peak) | bf16 GFLOP/s (% of peak) | peak RSS cnnlab / Keras |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    columns = [("Keras", "keras"), ("PyTorch", "pytorch"), ("cnnlab fp32", "cnnlab"), ("cnnlab bf16", "cnnlab-bf16"),
+               ("cnnlab fp32, runs", "cnnlab-runs"), ("cnnlab bf16, runs", "cnnlab-bf16-runs")]
+    ratios = [("fp32 ÷ Keras", "cnnlab", "keras"), ("fp32 ÷ PyTorch", "cnnlab", "pytorch"),
+              ("bf16 ÷ Keras", "cnnlab-bf16", "keras"), ("fp32 runs ÷ Keras", "cnnlab-runs", "keras"),
+              ("bf16 runs ÷ Keras", "cnnlab-bf16-runs", "keras")]
+    header = (["model"] + [title for title, _ in columns] + [title for title, _, _ in ratios]
+              + ["fp32 GFLOP/s (% of peak)", "bf16 GFLOP/s (% of peak)", "peak RSS cnnlab / Keras"])
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def speed(entry: dict[str, Any], method: str) -> Optional[float]:
-        return entry.get(method, {}).get("images_per_second")
-
-    def ratio(a: Optional[float], b: Optional[float]) -> str:
-        return f"{a / b:.2f}×" if a and b else "–"
-
-    def number(value: Optional[float]) -> str:
-        return f"{value:,.0f}" if value else "–"
+        return (entry.get(method) or {}).get("images_per_second")
 
     for name, entry in report["models"].items():
-        keras, plain = speed(entry, "keras"), speed(entry, "pytorch")
-        fp32, bf16 = speed(entry, "cnnlab"), speed(entry, "cnnlab-bf16")
         flops = entry["flops_per_image"]
 
-        def achieved(value: Optional[float], peak: str) -> str:
+        def achieved(method: str, peak: str) -> str:
+            value = speed(entry, method)
             if not value:
                 return "–"
             gflops = value * flops / 1e9
             return f"{gflops:,.0f} ({100 * gflops / peaks[peak]:.0f} %)"
 
-        rss = "/".join(f"{entry[m]['peak_rss_mb']:,.0f}" if entry.get(m, {}).get("peak_rss_mb") else "–"
-                       for m in ("cnnlab", "keras"))
-        rows.append(f"| {name} | {number(keras)} | {number(plain)} | {number(fp32)} | {number(bf16)} | "
-                    f"{ratio(fp32, keras)} | {ratio(fp32, plain)} | {ratio(bf16, keras)} | "
-                    f"{achieved(fp32, 'fp32')} | {achieved(bf16, 'bf16')} | {rss} MB |")
+        cells = [name] + [f"{speed(entry, m):,.0f}" if speed(entry, m) else "–" for _, m in columns]
+        cells += [f"{speed(entry, a) / speed(entry, b):.2f}×" if speed(entry, a) and speed(entry, b) else "–"
+                  for _, a, b in ratios]
+        rss = "/".join(f"{(entry.get(m) or {}).get('peak_rss_mb') or 0:,.0f}" for m in ("cnnlab", "keras"))
+        cells += [achieved("cnnlab", "fp32"), achieved("cnnlab-bf16", "bf16"), f"{rss} MB"]
+        rows.append("| " + " | ".join(cells) + " |")
     m = report["machine"]
+    settings = report["settings"]
     rows.append("")
-    rows.append(f"Measured {report['date']} on {m['cpu']} ({m['cores']} cores), torch {m['torch']}"
+    rows.append(f"Images per second, measured {report['date']} on {m['cpu']} ({m['cores']} cores), torch {m['torch']}"
                 + (f", TensorFlow {m['tensorflow']} / Keras {m['keras']}" if "tensorflow" in m else ", no TensorFlow")
-                + f"; oneDNN matmul peaks {peaks['fp32']:,.0f} GFLOP/s fp32, {peaks['bf16']:,.0f} bf16; batch "
-                f"{report['settings']['batch_size']}, fastest of {report['settings']['rounds']} interleaved rounds.")
+                + f"; batch {settings['batch_size']}, fastest of {settings['rounds']} interleaved rounds of "
+                f"{settings['epochs_per_round']} epochs (median), synthetic data; \"runs\": one single-threaded run "
+                f"per core at once (what `cnnlab run` does for studies), summed; oneDNN matmul peaks "
+                f"{peaks['fp32']:,.0f} GFLOP/s fp32 and {peaks['bf16']:,.0f} bf16.")
     return "\n".join(rows)
 
 
@@ -465,7 +498,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated; keras is skipped without tensorflow")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per model (default 3)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per round; the median counts (default 3)")
-    parser.add_argument("--images", type=int, help="images per epoch for every model (default: 10,000; E 2,500)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply each model's images per epoch (10,000; E 2,500) by this (default 1)")
     parser.add_argument("--keras-python", help="a Python interpreter with tensorflow installed (default: this one)")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -484,7 +518,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if "keras" in methods and not keras:
         print("tensorflow is not importable here (pass --keras-python): Keras is left out", file=sys.stderr)
         methods.remove("keras")
-    report = run(models, methods, args.rounds, args.epochs, args.images, keras)
+    report = run(models, methods, args.rounds, args.epochs, args.scale, keras)
     print()
     print(table(report))
     if args.json:

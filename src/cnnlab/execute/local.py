@@ -116,7 +116,7 @@ def _worker(tasks: Any, events: Any, data_dir: Optional[str], threads: int) -> N
     _exit_with_parent()
     from pathlib import Path
 
-    cache = DataCache(Path(data_dir) if data_dir else None)
+    cache = DataCache(Path(data_dir) if data_dir else None, keep_sources=False)
     while True:
         task = tasks.get()
         if task is None:

@@ -50,10 +50,16 @@ def source_key(config: RunConfig) -> str:
 
 @dataclass
 class DataCache:
-    """Datasets and splits already loaded in this process, reused across runs."""
+    """Datasets and splits already loaded in this process, reused across runs.
+
+    Only the latest split is kept (k folds would otherwise hold k copies of the data); plans
+    run the runs of one split together, so each split is cut once. ``keep_sources=False``
+    also drops a dataset once its split is cut (worker processes, whose memory adds up).
+    """
 
     data_dir: Optional[Path] = None
     log: Optional[Callable[[str], None]] = None
+    keep_sources: bool = True
     sources: dict[str, Source] = field(default_factory=dict)
     splits: dict[str, tuple[Splits, ArrayDataset]] = field(default_factory=dict)
 
@@ -84,7 +90,10 @@ class DataCache:
                 order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.split_seed))
                 keep = order[: config.limit_train].sort().values
                 train = ArrayDataset(train.images[keep].contiguous(), train.labels[keep].contiguous())
+            self.splits.clear()
             self.splits[key] = (splits, train)
+            if not self.keep_sources:
+                self.sources.clear()
         return self.splits[key]
 
 

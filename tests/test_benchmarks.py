@@ -1,0 +1,49 @@
+"""The speed benchmarks run and report what they claim (tiny settings; the figures are not checked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_speed_runner_interleaves_methods_and_writes_json(tmp_path):
+    out = tmp_path / "speed.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--models", "C", "--methods", "cnnlab,cnnlab-runs,pytorch",
+         "--rounds", "2", "--epochs", "1", "--scale", "0.02", "--json", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    entry = report["models"]["C"]
+    for method in ("cnnlab", "cnnlab-runs", "pytorch"):
+        assert len(entry[method]["rounds"]) == 2
+        assert entry[method]["images_per_second"] == max(entry[method]["rounds"]) > 0
+        assert entry[method]["peak_rss_mb"] > 100  # torch alone is more than that
+    assert entry["flops_per_image"] == 3 * 2 * (4 * 28 * 28 * 25 + 8 * 14 * 14 * 100 + 16 * 7 * 7 * 200 + 784 * 64 + 640)
+    assert report["peaks_gflops"]["fp32"] > 0 and report["peaks_gflops"]["bf16"] > 0
+    assert "| C |" in result.stdout and "fp32 ÷ PyTorch" in result.stdout
+
+
+def test_speed_runner_refuses_unknown_models_with_the_known_ones(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--models", "A9"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "unknown model or method: A9" in result.stderr and "A3+BN" in result.stderr
+
+
+def test_study_a_benchmark_trains_the_example_study_on_cifar_shaped_data(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import study_a
+    finally:
+        sys.path.pop(0)
+    spec = yaml.safe_load(study_a.study_spec(tmp_path / "data.npz", tmp_path).read_text())
+    assert spec["dataset"]["name"] == "npz" and spec["evaluate"]["retrain_on"] == "none"
+    models = study_a.keras_models()
+    assert len(models) == 12 and {m["name"].split("/")[0] for m in models} == {"A1", "A2", "A3"}
