@@ -39,7 +39,7 @@ class NumpyNet:
                 window = x[:, i:i + kh, j:j + kw]
                 self.z1[:, i, j] = (self.w1 * window).sum(axis=(1, 2, 3)) + self.b1
         self.a1 = np.maximum(self.z1, 0)
-        self.z2 = self.w2 @ self.a1.reshape(-1) + self.b2
+        self.z2 = self.w2 @ self.a1.transpose(1, 2, 0).reshape(-1) + self.b2  # Keras' flatten: h, w, c
         self.a2 = np.maximum(self.z2, 0)
         self.z3 = self.w3 @ self.a2 + self.b3
 
@@ -59,7 +59,8 @@ class NumpyNet:
     def class_gradient(self, target: int, guided: bool) -> np.ndarray:
         grad_a2 = self.w3[target]
         grad_z2 = self.relu_backward(grad_a2, self.z2, guided)
-        grad_a1 = (self.w2.T @ grad_z2).reshape(self.a1.shape)
+        f, h, w = self.a1.shape
+        grad_a1 = (self.w2.T @ grad_z2).reshape(h, w, f).transpose(2, 0, 1)
         return self.conv_backward(self.relu_backward(grad_a1, self.z1, guided))
 
     def unit_gradient(self, channel: int, row: int, col: int, guided: bool) -> np.ndarray:
@@ -120,6 +121,7 @@ def test_a_unit_of_a_deeper_layer_matches_the_hand_computation():
             net.forward(x[n].numpy())
             grad_z2 = np.zeros(5)
             grad_z2[unit] = 1.0 if net.z2[unit] > 0 else 0.0
-            grad_a1 = (net.w2.T @ grad_z2).reshape(net.a1.shape)
+            f, h, w = net.a1.shape
+            grad_a1 = (net.w2.T @ grad_z2).reshape(h, w, f).transpose(2, 0, 1)
             expected = net.conv_backward(net.relu_backward(grad_a1, net.z1, True))
             np.testing.assert_allclose(by_captum[n].numpy(), expected, atol=1e-12)
