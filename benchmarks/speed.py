@@ -222,19 +222,23 @@ class KerasWorker(_Worker):
         self.model = keras_model(keras, request["layers"], request["input_shape"], request["optimizer"])
 
     def epochs(self, count: int, images: int) -> list[float]:
-        keras = self.keras
         seconds: list[float] = []
-
-        class Timer(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.started = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                seconds.append(time.perf_counter() - self.started)
-
         self.model.fit(self.x[:images], self.y[:images], batch_size=BATCH, epochs=count, verbose=0,
-                       callbacks=[Timer()])
+                       callbacks=[keras_epoch_timer(self.keras, seconds)])
         return seconds
+
+
+def keras_epoch_timer(keras, seconds: list[float]):
+    """A Keras callback appending each epoch's wall time to ``seconds``."""
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds.append(time.perf_counter() - self.started)
+
+    return Timer()
 
 
 def keras_model(keras, resolved: list[dict[str, Any]], input_shape: list[int], optimizer: dict[str, Any]):

@@ -131,7 +131,6 @@ def keras_models() -> list[dict[str, Any]]:
 def keras_worker(request: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
-    import numpy as np
 
     x, y = speed._synthetic(TRAIN, [32, 32, 3])
     xt, yt = speed._synthetic(TEST, [32, 32, 3])
@@ -143,21 +142,12 @@ def keras_worker(request: dict[str, Any]) -> dict[str, Any]:
         model = speed.keras_model(keras, entry["layers"], [3, 32, 32], entry["optimizer"])
         model.fit(x[:2000], y[:2000], batch_size=64, epochs=1, verbose=0)  # warm-up: graph tracing
         times: list[float] = []
-
-        class Timer(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.started = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                times.append(time.perf_counter() - self.started)
-
         model.fit(x, y, batch_size=64, epochs=request["timed_epochs"], validation_data=val, verbose=0,
-                  callbacks=[Timer()])
+                  callbacks=[speed.keras_epoch_timer(keras, times)])
         started = time.perf_counter()
         model.evaluate(*test, batch_size=1024, verbose=0)
         results[entry["name"]] = {"epoch_seconds": times, "test_seconds": time.perf_counter() - started}
         print(f"  keras {entry['name']:14s} {statistics.median(times):6.1f} s/epoch", file=sys.stderr, flush=True)
-    del np
     return results
 
 

@@ -64,11 +64,19 @@ def execute_local(
     return outcome
 
 
+def cuda_present() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def auto_workers(todo: list[RunConfig], cache: DataCache, threads: Optional[int]) -> int:
     """How many runs to train at once: one per core for plans long enough, else 1."""
     cores = cpu_count()
     if cores < 2 or len(todo) < 2 or (threads and threads > 1):
         return 1
+    if any(config.train.device != "cpu" and (config.train.device == "cuda" or cuda_present()) for config in todo):
+        return 1  # GPU runs share one device; the CPU cores only feed it
     try:
         _, train = cache.split(todo[0])
     except Exception:  # noqa: BLE001 - the run itself will report the problem, in its own record
