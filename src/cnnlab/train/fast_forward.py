@@ -9,6 +9,8 @@ through ``FastForward`` instead, which computes the same function with fewer pas
   (``max(act(x)) == act(max(x))``), on a quarter of the values;
 - the activation of a conv or dense layer (and one directly after batch norm or pooling)
   runs in place: none of those layers' backward passes reads its output;
+- 2x2 max pooling of channels-last CPU tensors runs a small compiled kernel (``max_pool.py``)
+  that stores one byte per output and writes each gradient once;
 - with ``channels_last`` the convolutions run in oneDNN's native NHWC layout, and flatten,
   being in Keras' height-width-channel order, is then a free view rather than a copy.
 
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 
 from cnnlab.models.build import BuiltModel
 from cnnlab.models.layers import LEAKY_RELU_SLOPE
+from cnnlab.train import max_pool
 
 # Non-decreasing activations commute with max pooling. GELU is not monotonic; it never moves.
 _MONOTONIC = {"relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear"}
@@ -72,6 +75,22 @@ def _chain(modules: list[nn.Module]) -> Step:
     return run
 
 
+def _pair(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _pooling(module: nn.Module) -> Step:
+    """A max-pool module's step: the compiled 2x2 kernel where it applies, else the module."""
+    if not (isinstance(module, nn.MaxPool2d) and _pair(module.kernel_size) == (2, 2) and _pair(module.stride) == (2, 2)
+            and _pair(module.padding) == (0, 0) and _pair(module.dilation) == (1, 1) and not module.ceil_mode):
+        return module
+
+    def pool(x: torch.Tensor) -> torch.Tensor:
+        return max_pool.max_pool_2x2(x) if max_pool.applies(x, 2, 2, 0) else module(x)
+
+    return pool
+
+
 def _then(first: Step, activation: Callable[[torch.Tensor], torch.Tensor]) -> Step:
     return lambda x: activation(first(x))
 
@@ -99,7 +118,7 @@ class FastForward(nn.Module):
             elif kind == "activation" and activation in _IN_PLACE:
                 body, had_activation, own_output = (lambda x: x), True, free
             else:
-                self.steps.append(module)
+                self.steps.append(_pooling(module) if kind == "maxpool" else module)
                 free = kind in _OUTPUT_FREE
                 index += 1
                 continue
@@ -108,7 +127,7 @@ class FastForward(nn.Module):
                 free = True
             elif activation in _MONOTONIC and following == "maxpool":
                 # The pooled tensor is new and max pooling's backward reads only indices.
-                pool = modules[index + 1]
+                pool = _pooling(modules[index + 1])
                 self.steps.append(_then(lambda x, body=body, pool=pool: pool(body(x)), _IN_PLACE[activation]))
                 self.fused.append(f"{item.name}+{items[index + 1].name}")
                 free = activation == "linear"
