@@ -89,3 +89,28 @@ def test_diverged_and_failed_runs_are_contained(tmp_path, tiny_study):
     assert runs["wrong_classes"]["status"] == "failed" and "7" in runs["wrong_classes"]["error"]
     assert not result.outcome.ok
     assert result.outcome.statuses == {"failed": 1, "diverged": 1}
+
+
+@pytest.mark.parametrize("restored", [False, True], ids=["last_epoch", "restored_best"])
+def test_stored_predictions_are_the_outputs_of_the_stored_weights(tmp_path, tiny_study, restored):
+    # The trainer hands over its last evaluations rather than evaluating again: they must belong
+    # to the weights the run ends with, also when early stopping restored an earlier epoch.
+    import numpy as np
+
+    from cnnlab.explain import load_run
+
+    tiny_study["variants"] = {"none": {}}
+    if restored:  # no later epoch beats the first by a whole point of accuracy: epoch 1 is restored
+        tiny_study["train"]["early_stopping"] = {"monitor": "val_accuracy", "patience": 10, "min_delta": 1.0}
+    assert run_study(tiny_study, tmp_path).outcome.ok
+    with open_store(tmp_path) as store:
+        record = store.runs()[0]
+        if restored:
+            assert record["best_epoch"] == 0  # 0-based: the first of 3 epochs
+        stored = np.load(store.artifact_path(record["id"], "predictions"))
+        run = load_run(store, record["id"])
+        for split in ("val", "test"):
+            data = run.split_data(split)
+            expected = run.probabilities(run.model_input(data.images.numpy())).numpy()
+            np.testing.assert_allclose(stored[f"{split}_probabilities"], expected, rtol=1e-4, atol=1e-6)
+            assert (stored[f"{split}_labels"] == data.labels.numpy()).all()

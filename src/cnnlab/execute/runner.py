@@ -28,7 +28,7 @@ from cnnlab.spec.plan import RunConfig
 from cnnlab.store.store import CHECKPOINT_KEYS, load_state, serialize_state, serialize_weights
 from cnnlab.train import (
     Diverged, Normalizer, TrainCallback, TrainData, Trainer, TrainResult, configure_threads, environment,
-    evaluate, select_device,
+    select_device,
 )
 from cnnlab.models.cost import training_flops
 from cnnlab.train.device import bf16_is_native, threads_for
@@ -148,24 +148,20 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def evaluation_files(model: torch.nn.Module, parts: dict[str, Optional[ArrayDataset]], normalizer: Normalizer,
-                     device: torch.device, autocast: bool,
-                     memory_format: torch.memory_format = torch.contiguous_format,
-                     batch_size: int = 1024) -> tuple[bytes, bytes]:
+def evaluation_files(probabilities: dict[str, torch.Tensor],
+                     parts: dict[str, Optional[ArrayDataset]]) -> tuple[bytes, bytes]:
     """Two npz files: softmax outputs and labels of the evaluated splits (val, and test when the
     run measures it) for confusion matrices, and a few correct and wrong images of the last of
-    them (for example grids)."""
+    them (for example grids). ``probabilities`` are the trainer's final evaluations."""
     arrays: dict[str, np.ndarray] = {}
     examples: dict[str, np.ndarray] = {}
     for name, data in parts.items():
-        if data is None or not len(data):
+        if data is None or not len(data) or name not in probabilities:
             continue
-        result = evaluate(model, data, normalizer, device, batch_size, autocast=autocast, keep_probabilities=True,
-                          memory_format=memory_format)
         labels = data.labels.numpy().astype(np.int64)
-        probabilities = result.probabilities.numpy().astype(np.float32)
-        arrays[f"{name}_labels"], arrays[f"{name}_probabilities"] = labels, probabilities
-        predicted, confidence = probabilities.argmax(1), probabilities.max(1)
+        outputs = probabilities[name].numpy().astype(np.float32)
+        arrays[f"{name}_labels"], arrays[f"{name}_probabilities"] = labels, outputs
+        predicted, confidence = outputs.argmax(1), outputs.max(1)
         right = np.flatnonzero(predicted == labels)[:EXAMPLES_PER_KIND]
         wrong = np.flatnonzero(predicted != labels)
         # The first mistakes, then the most confident ones (the most instructive).
@@ -237,9 +233,7 @@ def train_run(
         emit({"kind": "started", **base, "info": info, "resumed_from": trainer.start_epoch})
         result = trainer.fit()
         summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
-        predictions, examples = evaluation_files(trainer.forward, {"val": data.val, "test": data.test},
-                                                 trainer.eval_normalizer, device, trainer.autocast, trainer.memory_format,
-                                                 trainer.eval_batch_size)
+        predictions, examples = evaluation_files(result.probabilities, {"val": data.val, "test": data.test})
         weights = serialize_weights(trainer.model.state_dict())
     except Diverged as error:
         return end("diverged", str(error), error.epoch)

@@ -24,7 +24,7 @@ from cnnlab.spec.study import Train
 from cnnlab.train.batches import Normalizer, shuffled_batches
 from cnnlab.train.early_stopping import EarlyStopper, is_better
 from cnnlab.train.device import tune_allocator
-from cnnlab.train.evaluation import evaluate
+from cnnlab.train.evaluation import EvalResult, evaluate
 from cnnlab.train.fast_forward import FastForward
 from cnnlab.train.optimizers import build_optimizer
 from cnnlab.train.schedules import build_schedule
@@ -68,6 +68,9 @@ class TrainResult:
     stopped_epoch: Optional[int]
     restored_best: bool
     final: dict[str, float]  # metrics of the weights the run ends with (incl. test_* when measured)
+    # Softmax outputs of those weights on "val" and "test" (where measured), for confusion matrices
+    # and examples, so that nothing evaluates the same weights twice.
+    probabilities: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def _monitor_value(logs: dict[str, float], monitor: str) -> Optional[float]:
@@ -112,6 +115,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(seed)
         self.history: list[dict[str, float]] = []
         self.best_state: Optional[dict[str, torch.Tensor]] = None
+        self.val_probabilities: Optional[torch.Tensor] = None  # of the latest validation
         self.start_epoch = 0
         self.normalizer = data.normalizer
         self.eval_normalizer = data.normalizer.to(device)  # evaluation batches are moved, then normalized
@@ -204,10 +208,9 @@ class Trainer:
         return {"train_loss": train_loss, "train_accuracy": correct.item() / seen,
                 "penalty": float(penalty_value), "train_images_per_second": seen / (time.perf_counter() - started)}
 
-    def _evaluate(self, data: ArrayDataset) -> tuple[float, float]:
-        result = evaluate(self.forward, data, self.eval_normalizer, self.device, self.eval_batch_size, self.autocast,
-                          memory_format=self.memory_format)
-        return result.loss, result.accuracy
+    def _evaluate(self, data: ArrayDataset) -> EvalResult:
+        return evaluate(self.forward, data, self.eval_normalizer, self.device, self.eval_batch_size, self.autocast,
+                        keep_probabilities=True, memory_format=self.memory_format)
 
     def fit(self) -> TrainResult:
         """Train from ``start_epoch`` to the end (or until early stopping)."""
@@ -222,7 +225,9 @@ class Trainer:
             started = time.perf_counter()
             logs = self._train_epoch(epoch)
             if self.data.val is not None and len(self.data.val):
-                logs["val_loss"], logs["val_accuracy"] = self._evaluate(self.data.val)
+                val = self._evaluate(self.data.val)
+                logs["val_loss"], logs["val_accuracy"] = val.loss, val.accuracy
+                self.val_probabilities = val.probabilities
             logs["lr"] = lr
             logs["seconds"] = time.perf_counter() - started
             self.history.append(logs)
@@ -251,23 +256,32 @@ class Trainer:
         final_epoch = best_epoch if restored else len(self.history) - 1
         final = {k: v for k, v in self.history[final_epoch].items() if k in
                  ("train_loss", "train_accuracy", "val_loss", "val_accuracy")}
+        probabilities = {}
+        if self.data.val is not None and len(self.data.val):
+            if restored or self.val_probabilities is None:  # other weights than the last epoch's, or resumed at the end
+                self.val_probabilities = self._evaluate(self.data.val).probabilities
+            probabilities["val"] = self.val_probabilities
         if self.data.test is not None and len(self.data.test):
-            final["test_loss"], final["test_accuracy"] = self._evaluate(self.data.test)
-        result = TrainResult(self.history, best_epoch, stopped, restored, final)
+            test = self._evaluate(self.data.test)
+            final["test_loss"], final["test_accuracy"] = test.loss, test.accuracy
+            probabilities["test"] = test.probabilities
+        result = TrainResult(self.history, best_epoch, stopped, restored, final, probabilities)
         self._emit("on_train_end", result)
         return result
 
 
-# Evaluation batches are as large as this budget for the largest activation allows (at most
-# 1,024 images): big enough that per-batch overheads vanish, small enough that a CIFAR-sized
-# net does not hold a quarter-gigabyte activation (A2's conv1 at 1,024 images) at its peak.
-EVAL_ACTIVATION_BYTES = 64 * 1024 * 1024
+# Evaluation batches are as large as this budget for the largest activation allows (32 to 1,024
+# images). Bigger is not faster once that activation leaves the CPU's last-level cache: measured
+# on a 32 MB L3 (benchmarks/speed.py's models, 2 threads), A2 evaluated 16,700 img/s at batch 64
+# and 7,800 at 291 (a 64 MB budget), B2+BN 8,200 at 32 and 3,800 at 291; tiny nets (C's MNIST net,
+# 47,000 img/s at 1,024) keep their big batches.
+EVAL_ACTIVATION_BYTES = 16 * 1024 * 1024
 
 
 def evaluation_batch_size(built: BuiltModel) -> int:
-    """Images per no-grad evaluation batch for this model (64 to 1,024)."""
+    """Images per no-grad evaluation batch for this model (32 to 1,024)."""
     largest = max((math.prod(info.output_shape) for info in built.layers), default=1) * 4
-    return int(min(1024, max(64, EVAL_ACTIVATION_BYTES // largest)))
+    return int(min(1024, max(32, EVAL_ACTIVATION_BYTES // largest)))
 
 
 def _has_conv(built: BuiltModel) -> bool:
