@@ -41,6 +41,7 @@ EXAMPLES = ROOT / "examples"
 
 # name: (spec file, architecture, variant or None, images per epoch)
 MODELS: dict[str, tuple[str, str, Optional[str], int]] = {
+    "A1": ("study_a_regularization_cifar10.yaml", "A1", None, 10_000),
     "A2": ("study_a_regularization_cifar10.yaml", "A2", None, 10_000),
     "A3": ("study_a_regularization_cifar10.yaml", "A3", None, 10_000),
     "A3+BN": ("study_a_regularization_cifar10.yaml", "A3", "batchnorm", 10_000),
