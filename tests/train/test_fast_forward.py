@@ -27,6 +27,13 @@ CASES = {
 }
 
 
+def _close(got, expected, msg=None):
+    # Dense layers multiply through oneDNN in the fast forward and through MKL in the model: the
+    # same products summed in another order, so float32 rounding differs by ~1e-5 of the scale.
+    scale = max(1.0, expected.abs().max().item())
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=2e-5 * scale, msg=msg)
+
+
 def _pair(items, variant_data, shape, channels_last):
     built = build_model(layers(items), shape, 10, variant(variant_data) if variant_data else None, generator_seed=3)
     fast_built = build_model(layers(items), shape, 10, variant(variant_data) if variant_data else None,
@@ -56,15 +63,15 @@ def test_fast_forward_matches_the_model_in_outputs_and_gradients(case, channels_
         expected = built.module(x.contiguous(memory_format=fmt))
         torch.manual_seed(1)
         got = fast(x.contiguous(memory_format=fmt))
-        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+        _close(got, expected)
         if training:
             torch.nn.functional.cross_entropy(expected, y).backward()
             torch.nn.functional.cross_entropy(got, y).backward()
             for (name, a), (_, b) in zip(built.module.named_parameters(), fast.model.named_parameters()):
-                torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-6, msg=f"gradient of {name}")
+                _close(b.grad, a.grad, msg=f"gradient of {name}")
     # Running statistics moved the same way.
     for (name, a), (_, b) in zip(built.module.named_buffers(), fast.model.named_buffers()):
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
+        _close(b, a, msg=name)
 
 
 def test_monotonic_activations_move_past_max_pooling_and_gelu_does_not():

