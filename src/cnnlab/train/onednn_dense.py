@@ -17,7 +17,6 @@ from functools import lru_cache
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 
 @lru_cache(maxsize=None)
