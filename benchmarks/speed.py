@@ -136,7 +136,7 @@ class PyTorchWorker(_TorchWorker):
 
     def prepare(self, request: dict[str, Any]) -> None:
         import torch
-        from torch.utils.data import DataLoader, TensorDataset
+        from torch.utils.data import TensorDataset
 
         super().prepare(request)
         model = self.built.module
@@ -149,7 +149,6 @@ class PyTorchWorker(_TorchWorker):
         self.dataset = TensorDataset(x, self.labels)
 
     def epochs(self, count: int, images: int) -> list[float]:
-        import torch
         import torch.nn.functional as F
         from torch.utils.data import DataLoader, Subset
 
@@ -219,7 +218,6 @@ class KerasWorker(_Worker):
         images, labels = _synthetic(request["images"], request["input_shape"])
         self.x = (images.transpose(0, 2, 3, 1).astype("float32") / 255.0)
         self.y = labels
-        layers = [keras.Input(tuple(request["input_shape"][1:]) + (request["input_shape"][0],))]
         self.model = keras_model(keras, request["layers"], request["input_shape"], request["optimizer"])
 
     def epochs(self, count: int, images: int) -> list[float]:
@@ -310,15 +308,23 @@ def model_request(name: str) -> dict[str, Any]:
             "images": images, "flops_per_image": training_flops(built.layers)}
 
 
-def matmul_peaks(threads: int) -> dict[str, float]:
-    """float32 and bf16 GFLOP/s of a large square matmul through oneDNN (fastest of a few)."""
+PEAK_SIZE = 2048
+# Where bf16 is emulated (an AVX2-only CPU) a 2048-square bf16 matmul has no fast kernel: the probe
+# alone took minutes a round there. A small one still gives the (low) emulated rate.
+EMULATED_BF16_PEAK_SIZE = 256
+
+
+def matmul_peaks(threads: int, bf16_native: bool = True) -> dict[str, float]:
+    """float32 and bf16 GFLOP/s of a square matmul through oneDNN (fastest of a few); where bf16
+    is emulated its matmul is ``EMULATED_BF16_PEAK_SIZE`` square rather than ``PEAK_SIZE``."""
     import torch
 
     torch.set_num_threads(threads)
-    n = 2048
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    sizes = {"fp32": PEAK_SIZE, "bf16": PEAK_SIZE if bf16_native else EMULATED_BF16_PEAK_SIZE}
+    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE), torch.randn(PEAK_SIZE, PEAK_SIZE)
     fp32_a, fp32_b = a.to_mkldnn(), b.to_mkldnn()
-    bf16_a, bf16_b = a.bfloat16(), b.bfloat16()
+    n16 = sizes["bf16"]
+    bf16_a, bf16_b = a[:n16, :n16].bfloat16(), b[:n16, :n16].bfloat16()
     calls = {"fp32": lambda: torch._C._nn.mkldnn_linear(fp32_a, fp32_b, None),
              "bf16": lambda: torch.mm(bf16_a, bf16_b)}  # bf16 matmul goes through oneDNN
     peaks = {}
@@ -330,8 +336,19 @@ def matmul_peaks(threads: int) -> dict[str, float]:
             for _ in range(3):
                 call()
             best = min(best, (time.perf_counter() - started) / 3)
-        peaks[name] = 2 * n ** 3 / best / 1e9
+        peaks[name] = 2 * sizes[name] ** 3 / best / 1e9
     return peaks
+
+
+def instruction_set() -> dict[str, Any]:
+    """The CPU's vector instruction set as PyTorch sees it, oneDNN's cap on it, and whether bf16 is native."""
+    import torch
+
+    from cnnlab.train.device import bf16_is_native
+
+    capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", lambda: "unknown")()
+    return {"isa": capability, "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL"),
+            "bf16": "native" if bf16_is_native(torch.device("cpu")) else "emulated"}
 
 
 def keras_python(explicit: Optional[str]) -> Optional[str]:
@@ -409,6 +426,12 @@ def run(models: list[str], methods: list[str], rounds: int, epochs: int, scale: 
     import torch
 
     threads = len(os.sched_getaffinity(0))
+    isa = instruction_set()
+    bf16_native = isa["bf16"] == "native"
+    log(f"instruction set: {isa['isa']} (ONEDNN_MAX_CPU_ISA={isa['onednn_max_cpu_isa']}); bf16 is {isa['bf16']}")
+    if not bf16_native:
+        log(f"bf16 is emulated here: the bf16 peak probe multiplies {EMULATED_BF16_PEAK_SIZE}-square matrices "
+            f"instead of {PEAK_SIZE}-square ones")
     peaks = {"fp32": 0.0, "bf16": 0.0}
     results: dict[str, Any] = {}
     for name in models:
@@ -420,7 +443,7 @@ def run(models: list[str], methods: list[str], rounds: int, epochs: int, scale: 
         timings: dict[str, list[float]] = {method: [] for method in methods}
         try:
             for number in range(rounds):
-                for key, value in matmul_peaks(threads).items():
+                for key, value in matmul_peaks(threads, bf16_native).items():
                     peaks[key] = max(peaks[key], value)
                 order = methods[number % len(methods):] + methods[:number % len(methods)]
                 for method in order:
@@ -433,7 +456,7 @@ def run(models: list[str], methods: list[str], rounds: int, epochs: int, scale: 
         results[name]["flops_per_image"] = request["flops_per_image"]
         results[name]["images"] = request["images"]
     torch.set_num_threads(threads)
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine(threads, keras),
+    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": {**machine(threads, keras), **isa},
             "settings": {"batch_size": BATCH, "rounds": rounds, "epochs_per_round": epochs, "scale": scale},
             "peaks_gflops": peaks, "models": results}
 
@@ -471,7 +494,7 @@ def table(report: dict[str, Any]) -> str:
     for name, entry in report["models"].items():
         flops = entry["flops_per_image"]
 
-        def achieved(method: str, peak: str) -> str:
+        def achieved(method: str, peak: str, entry: dict[str, Any] = entry, flops: float = flops) -> str:
             value = speed(entry, method)
             if not value:
                 return "–"
@@ -492,7 +515,8 @@ def table(report: dict[str, Any]) -> str:
                 + f"; batch {settings['batch_size']}, fastest of {settings['rounds']} interleaved rounds of "
                 f"{settings['epochs_per_round']} epochs (median), synthetic data; \"runs\": one single-threaded run "
                 f"per core at once (what `cnnlab run` does for studies), summed; oneDNN matmul peaks "
-                f"{peaks['fp32']:,.0f} GFLOP/s fp32 and {peaks['bf16']:,.0f} bf16.")
+                f"{peaks['fp32']:,.0f} GFLOP/s fp32 and {peaks['bf16']:,.0f} bf16"
+                + (f" (emulated: {EMULATED_BF16_PEAK_SIZE}-square)" if m.get("bf16") == "emulated" else "") + ".")
     return "\n".join(rows)
 
 

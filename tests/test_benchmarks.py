@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 import yaml
+
+from cnnlab.train.device import bf16_is_native
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +31,12 @@ def test_speed_runner_interleaves_methods_and_writes_json(tmp_path):
     assert entry["flops_per_image"] == 3 * 2 * (4 * 28 * 28 * 25 + 8 * 14 * 14 * 100 + 16 * 7 * 7 * 200 + 784 * 64 + 640)
     assert report["peaks_gflops"]["fp32"] > 0 and report["peaks_gflops"]["bf16"] > 0
     assert "| C |" in result.stdout and "fp32 ÷ PyTorch" in result.stdout
+    # The speed benchmark decides from the CPU it runs on: where bf16 is emulated its bf16 peak probe
+    # shrinks (a 2048-square bf16 matmul took minutes there) and it says so.
+    assert "instruction set:" in result.stdout
+    emulated = not bf16_is_native(torch.device("cpu"))
+    assert report["machine"]["bf16"] == ("emulated" if emulated else "native")
+    assert ("bf16 is emulated here" in result.stdout) == emulated
 
 
 def test_speed_runner_refuses_unknown_models_with_the_known_ones(tmp_path):

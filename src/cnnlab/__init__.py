@@ -1,6 +1,6 @@
 """cnnlab: run, compare and explain convolutional-network image-classification studies."""
 
-__version__ = "0.1.0"
+from cnnlab.version import __version__
 
 __all__ = ["__version__", "load_spec", "open_store", "run_study"]
 

@@ -61,9 +61,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 def write_atomic(path: str | Path, writer: Callable[[BinaryIO], None]) -> None:
     """Write a file through ``writer(handle)`` atomically."""
-    with atomic_path(path) as temp:
-        with open(temp, "wb") as handle:
-            writer(handle)
+    with atomic_path(path) as temp, open(temp, "wb") as handle:
+        writer(handle)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -136,7 +136,7 @@ def test_split_indices_are_sorted_and_recorded():
         assert np.array_equal(ids(getattr(splits, name)), index + (10**6 if origin == "test" else 0))
 
 
-@pytest.mark.parametrize("spec", [dict(train=40_000, val=10_000), dict(train=25_000, val={"from": "test", "count": 5_000}, test=5_000)])
+@pytest.mark.parametrize("spec", [{"train": 40_000, "val": 10_000}, {"train": 25_000, "val": {"from": "test", "count": 5_000}, "test": 5_000}])
 def test_kfold_folds_are_disjoint_and_cover_the_pool(spec):
     source = fake_source(50_000, 10_000)
     plain = make_splits(source, split(**spec), seed=0)

@@ -1,15 +1,32 @@
 """Real MNIST: study C's MNIST net with Adam reaches at least 98% test accuracy within 5 epochs,
-in float32 and with bf16 autocast, which costs at most 0.3 points (the same seed, init and batches)."""
+in float32 and with bf16 autocast, which costs at most 0.3 points (the same seed, init and batches).
+
+The bf16 half runs only where bf16 is native (``bf16_is_native``): with emulated bf16 (an
+AVX2-only CPU, or ``CNNLAB_BF16=emulated``) the test took 429 s; 73 s with both halves on a CPU
+with AMX, 42 s for the fp32 half alone.
+"""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from cnnlab.api import open_store, run_study
+from cnnlab.train.device import bf16_is_native
+from tests.conftest import MNIST_DIR
+
+BF16_NATIVE = bf16_is_native(torch.device("cpu"))
+needs_native_bf16 = pytest.mark.skipif(
+    not BF16_NATIVE, reason="bf16 is emulated on this CPU (no AVX-512/AMX bf16, or CNNLAB_BF16=emulated): "
+                            "the bf16 half would take minutes; the fp32 half still runs")
 
 
-@pytest.mark.slow
-def test_study_c_mnist_net_reaches_98_percent_on_real_mnist_in_fp32_and_bf16(tmp_path, mnist_dir):
+@pytest.fixture(scope="module")
+def mnist_accuracy(tmp_path_factory) -> dict[str, float]:
+    """Test accuracy by precision of study C's MNIST net (bf16 only where it is native)."""
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"the real MNIST files are missing from {MNIST_DIR}")
+    folder = tmp_path_factory.mktemp("mnist-c")
     study = {
         "name": "mnist-c",
         "dataset": {"name": "mnist", "split": {"train": "rest", "val": 5000, "test": "all"}},
@@ -20,12 +37,14 @@ def test_study_c_mnist_net_reaches_98_percent_on_real_mnist_in_fp32_and_bf16(tmp
             {"dense": 64}, {"dense": 10},
         ]},
         "train": {"optimizer": {"name": "adam", "lr": 0.001}, "batch_size": 32, "epochs": 5},
-        "sweep": {"train.precision": ["fp32", "bf16"]},
+        "sweep": {"train.precision": ["fp32", "bf16"] if BF16_NATIVE else ["fp32"]},
     }
-    result = run_study(study, tmp_path, data_dir=mnist_dir)
+    if not BF16_NATIVE:
+        print("bf16 is emulated on this CPU: training the MNIST net in fp32 only")
+    result = run_study(study, folder, data_dir=MNIST_DIR)
     assert result.outcome.ok
     accuracy = {}
-    with open_store(tmp_path) as store:
+    with open_store(folder) as store:
         for run in store.runs():
             epochs = store.epochs(run["id"])
             precision = run["config"]["train"]["precision"]
@@ -35,5 +54,16 @@ def test_study_c_mnist_net_reaches_98_percent_on_real_mnist_in_fp32_and_bf16(tmp
             assert run["split_sizes"] == {"train": 55000, "val": 5000, "test": 10000}
             assert run["params_total"] == (1 * 25 * 4 + 4 + 4 * 25 * 8 + 8 + 8 * 25 * 16 + 16 + 16 * 7 * 7 * 64 + 64
                                            + 64 * 10 + 10)
-    assert accuracy["fp32"] >= 0.98 and accuracy["bf16"] >= 0.98
-    assert abs(accuracy["bf16"] - accuracy["fp32"]) <= 0.003
+    return accuracy
+
+
+@pytest.mark.slow
+def test_study_c_mnist_net_reaches_98_percent_on_real_mnist_in_fp32(mnist_accuracy):
+    assert mnist_accuracy["fp32"] >= 0.98
+
+
+@pytest.mark.slow
+@needs_native_bf16
+def test_study_c_mnist_net_reaches_98_percent_on_real_mnist_in_bf16_within_0_3_points_of_fp32(mnist_accuracy):
+    assert mnist_accuracy["bf16"] >= 0.98
+    assert abs(mnist_accuracy["bf16"] - mnist_accuracy["fp32"]) <= 0.003

@@ -70,25 +70,58 @@ def test_resume_after_interruption_equals_the_uninterrupted_run(tmp_path, tiny_s
     assert not list((tmp_path / "resumed").rglob(".tmp-cnnlab-*"))
 
 
-def test_diverged_and_failed_runs_are_contained(tmp_path, tiny_study):
+def test_diverged_and_failed_runs_are_contained(tmp_path, tiny_study, monkeypatch):
+    from cnnlab.train import Trainer
+
     tiny_study["variants"] = {"none": {}}
     # Linear layers on raw 0-255 inputs with a huge step: the weights overflow within an epoch.
     linear = {"activation": "linear"}
     tiny_study["architectures"]["exploding"] = [{"conv": {"filters": 4, **linear}}, "flatten",
                                                 {"dense": {"units": 64, **linear}}, {"dense": 10}]
-    tiny_study["architectures"]["wrong_classes"] = ["flatten", {"dense": 7}]
+    tiny_study["architectures"]["breaks"] = ["flatten", {"dense": 7}, {"dense": 10}]
     tiny_study["sweep"] = {}
     tiny_study["train"]["optimizer"] = {"name": "sgd", "lr": 100.0, "momentum": 0.99}
     tiny_study["dataset"]["normalize"] = "none"
     del tiny_study["architectures"]["small"]
+    fit = Trainer.fit
+
+    def fit_or_break(trainer):  # a failure only training finds (pre-flight passed it)
+        if trainer.built.layers[1].output_shape == (7,):
+            raise RuntimeError("a fault inside training")
+        return fit(trainer)
+
+    monkeypatch.setattr(Trainer, "fit", fit_or_break)
     result = run_study(tiny_study, tmp_path)
     with open_store(tmp_path) as store:
         runs = {r["architecture"]: r for r in store.runs()}
     assert runs["exploding"]["status"] == "diverged" and runs["exploding"]["diverged_epoch"] == 0
     assert "loss became" in runs["exploding"]["error"]
-    assert runs["wrong_classes"]["status"] == "failed" and "7" in runs["wrong_classes"]["error"]
+    assert runs["breaks"]["status"] == "failed" and "a fault inside training" in runs["breaks"]["error"]
     assert not result.outcome.ok
     assert result.outcome.statuses == {"failed": 1, "diverged": 1}
+
+
+def test_a_configuration_that_cannot_train_is_refused_before_anything_trains(tmp_path, tiny_study):
+    from cnnlab.errors import ModelError
+
+    tiny_study["variants"] = {"none": {}}
+    tiny_study["architectures"]["wrong_classes"] = ["flatten", {"dense": 7}]
+    with pytest.raises(ModelError) as error:
+        run_study(tiny_study, tmp_path / "out")
+    message = str(error.value)
+    assert "1 configuration of the study cannot be trained; nothing was trained" in message
+    assert "wrong_classes/none" in message and "7 units but the dataset has 10 classes" in message
+    assert "small/" not in message  # the configurations that can train are not blamed
+    assert not (tmp_path / "out").exists()  # nothing written: no store, no folder
+
+
+def test_a_split_the_data_cannot_give_is_refused_before_anything_trains(tmp_path, tiny_study):
+    from cnnlab.errors import DataError
+
+    tiny_study["dataset"]["split"] = {"train": "all", "val": {"from": "train", "count": 10}}
+    with pytest.raises(DataError, match="'all'"):
+        run_study(tiny_study, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("restored", [False, True], ids=["last_epoch", "restored_best"])

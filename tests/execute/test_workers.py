@@ -114,7 +114,7 @@ def test_a_killed_worker_costs_only_its_epochs_since_the_checkpoint(tmp_path):
 def test_auto_decides_runs_x_threads_from_the_plans_arithmetic(tmp_path):
     from cnnlab.api import load_spec
     from cnnlab.execute.local import auto_workers
-    from cnnlab.execute.runner import DataCache
+    from cnnlab.data import DataCache
     from cnnlab.spec.plan import expand
     from cnnlab.train.device import SMALL_STEP_FLOPS, cpu_count, threads_for
 

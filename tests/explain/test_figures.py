@@ -11,13 +11,13 @@ import torch
 from PIL import Image
 
 from cnnlab.api import open_store, run_study
+from cnnlab.cli.explain import add_arguments, command_explain
 from cnnlab.errors import DataError, ModelError, SpecError, StoreError
 from cnnlab.explain import (
     best_run, crop, explain_figures, explain_run, feature_maps, iter_figures, load_run, receptive_field,
     top_activations,
 )
-from cnnlab.explain.canvas import colormap_rgb
-from cnnlab.explain.command import add_arguments, command_explain
+from cnnlab.figures import colormap_rgb
 from tests.explain.conftest import EXPLAIN_STUDY
 from tests.explain.pixels import is_blank, pixels, tile
 
@@ -187,7 +187,13 @@ class _Runs:
     folder = "nowhere"
 
     def __init__(self, accuracies):
-        self.records = [{"id": f"run{i}", "val_accuracy": a} for i, a in enumerate(accuracies)]
+        import dataclasses
+
+        from cnnlab.records import RunRecord
+
+        blank = {field.name: None for field in dataclasses.fields(RunRecord)}
+        self.records = [RunRecord(**{**blank, "id": f"run{i}", "status": "done", "val_accuracy": a})
+                        for i, a in enumerate(accuracies)]
 
     def runs(self, study=None, status=None):
         return self.records

@@ -11,7 +11,7 @@ import sklearn.datasets
 
 from cnnlab.api import open_store, run_study
 from cnnlab.explain import best_run, feature_maps, iter_figures, load_image_file, load_run
-from cnnlab.explain.canvas import colormap_rgb
+from cnnlab.figures import colormap_rgb
 from tests.explain.pixels import is_blank, pixels, tile
 from tests.models.architectures import C_MNIST
 

@@ -48,7 +48,7 @@ def cnnlab(*args: Any, timeout: float = 300, **kwargs: Any) -> subprocess.Comple
 def start_cnnlab(*args: Any, log: Optional[Path] = None, **kwargs: Any) -> subprocess.Popen:
     """Start ``cnnlab ARGS`` without waiting; output goes to ``log`` (or nowhere)."""
     kwargs.setdefault("env", child_env())
-    out = open(log, "w") if log is not None else subprocess.DEVNULL
+    out = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
     try:
         return subprocess.Popen([*CNNLAB, *map(str, args)], stdout=out, stderr=subprocess.STDOUT, **kwargs)
     finally:
@@ -150,7 +150,7 @@ def epochs_table(folder: Path) -> dict[tuple[str, int], dict[str, Any]]:
     with connect(folder) as db:
         rows = db.execute("SELECT * FROM epochs ORDER BY run_id, epoch").fetchall()
     db.close()
-    return {(r["run_id"], r["epoch"]): {k: r[k] for k in r.keys() if k not in TIMING_COLUMNS} for r in rows}
+    return {(r["run_id"], r["epoch"]): {k: r[k] for k in r.keys() if k not in TIMING_COLUMNS} for r in rows}  # noqa: SIM118 - a Row iterates values
 
 
 def runs_table(folder: Path) -> dict[str, dict[str, Any]]:
@@ -158,7 +158,7 @@ def runs_table(folder: Path) -> dict[str, dict[str, Any]]:
     with connect(folder) as db:
         rows = db.execute("SELECT * FROM runs ORDER BY study, position").fetchall()
     db.close()
-    return {r["id"]: {k: r[k] for k in r.keys() if k not in ATTEMPT_COLUMNS} for r in rows}
+    return {r["id"]: {k: r[k] for k in r.keys() if k not in ATTEMPT_COLUMNS} for r in rows}  # noqa: SIM118 - a Row iterates values
 
 
 def temporaries(folder: Path) -> list[Path]:

@@ -19,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnlab.commands import check_models
+from cnnlab.execute.preflight import known_shape_problems as check_models
 from cnnlab.errors import CnnlabError, SpecError
 from cnnlab.spec.loader import MAX_NODES, read_yaml, parse_study
 from cnnlab.spec.plan import expand
@@ -36,7 +36,7 @@ BASE = {
     "architectures": {
         "A": [{"conv": {"filters": 4, "kernel": 3, "padding": "same"}}, {"maxpool": 2}, "flatten", {"dense": 16},
               {"dense": 10}],
-        "B": [{"conv": 2}, "flatten", {"dense": 10}],
+        "B": [{"conv": 2}, {"maxpool": 2}, "flatten", {"dense": 10}],
     },
     "variants": {"none": {}, "l2": {"l2": 1e-4, "on": ["dense"]}, "drop": {"dropout": 0.2}, "bn": {"batchnorm": True}},
     "sweep": {"conv.kernel": [1, 3], "train.optimizer.lr": [0.01, 0.001]},

@@ -10,6 +10,7 @@ script, an event-handler attribute or a URL means a user string escaped its esca
 from __future__ import annotations
 
 import html.parser
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ import yaml
 from cnnlab.api import run_study
 
 from .conftest import write_digits_npz
+
+from cnnlab.train import Trainer
 
 report = pytest.importorskip("cnnlab.report", reason="the report is not part of this build")
 
@@ -68,13 +71,23 @@ def hostile_folder(tmp_path_factory):
         "name": PAYLOADS["study"],
         "dataset": {"name": "npz", "path": str(npz), "split": {"train": 200, "val": 100, "test": 100}},
         "architectures": {PAYLOADS["architecture"]: [{"conv": {"filters": 2, "kernel": 3}}, "flatten", {"dense": 10}]},
-        "variants": {PAYLOADS["variant"]: {}, "broken": {"dropout": {"rate": 0.1, "after": [PAYLOADS["selector"]]}}},
+        "variants": {PAYLOADS["variant"]: {}, "broken": {"dropout": {"rate": 0.1, "after": ["conv"]}}},
         "train": {"epochs": 1, "batch_size": 64},
     }
     spec = base / "study.yaml"
     spec.write_text(f"# {PAYLOADS['comment']}\n" + yaml.safe_dump(study, allow_unicode=True), encoding="utf-8")
     out = base / "out"
-    result = run_study(spec, out, threads=1)
+    # A hostile selector is now refused when the spec loads; the error text of a run that fails in
+    # training still reaches the report, so the broken variant fails there with the payload.
+    fit = Trainer.fit
+
+    def fit_or_fail(trainer):
+        if any(layer.kind == "dropout" for layer in trainer.built.resolved):
+            raise RuntimeError(f"no layer {PAYLOADS['selector']}")
+        return fit(trainer)
+
+    with mock.patch.object(Trainer, "fit", fit_or_fail):
+        result = run_study(spec, out, threads=1)
     assert result.outcome.statuses.get("done") == 1, result.outcome.describe()  # the broken variant failed
     return out
 

@@ -65,12 +65,17 @@ def xss_report(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="package")
 def failed_store(tmp_path_factory) -> Path:
-    """Every run fails: a 9x9 'valid' kernel does not fit an 8x8 digit."""
+    """Every run fails inside training (a model the pre-flight refuses never gets a run)."""
+    from unittest import mock
+
+    from cnnlab.train import Trainer
+
     study = copy.deepcopy(TINY_STUDY)
     study["name"] = "all-failed"
-    study["architectures"] = {"too_big": [{"conv": {"filters": 4, "kernel": 9}}, "flatten", {"dense": 10}]}
+    study["architectures"] = {"breaks": [{"conv": {"filters": 4, "kernel": 3}}, "maxpool", "flatten", {"dense": 10}]}
     out = tmp_path_factory.mktemp("failed")
-    result = run_study(study, out)
+    with mock.patch.object(Trainer, "fit", side_effect=RuntimeError("out of memory in the first step")):
+        result = run_study(study, out)
     assert result.outcome.statuses == {"failed": 2}
     return out
 

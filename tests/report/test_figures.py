@@ -1,14 +1,16 @@
-"""Figures from synthetic data (no training): any class count, colour or grey images, names
-that matplotlib would otherwise read as mathematics, curves with gaps."""
+"""The report's own figures from synthetic data (no training): any class count, names that
+matplotlib would otherwise read as mathematics, curves with gaps. The examples grid is the
+figure kit's (tests/figures/test_examples.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cnnlab.report.data import Curve, Examples
+from cnnlab.figures import DPI
+from cnnlab.report.data import Curve
 from cnnlab.report.document import Figure
-from cnnlab.report.figures import DPI, draw_confusion, draw_examples, draw_overlay, draw_small_multiples
+from cnnlab.report.figures import draw_confusion, draw_overlay, draw_small_multiples
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -30,15 +32,6 @@ def test_confusion_matrix_draws_any_number_of_classes_with_their_names(classes):
     assert png.startswith(PNG)
     width, height = Figure("c", png, "").size
     assert width > 2 * height * 0.8 and width < 30 * DPI  # two square panels side by side, bounded
-
-
-def test_examples_show_grey_and_colour_images():
-    rng = np.random.default_rng(0)
-    for channels in (1, 3):
-        images = rng.integers(0, 256, size=(5, channels, 12, 12), dtype=np.uint8)
-        group = Examples("wrong", images, np.array([0, 1, 2, 0, 1]), np.array([1, 1, 0, 2, 2]), np.full(5, 0.7))
-        png = draw_examples([group], ["Misclassified"], ["cat $", "dog", "<b>bird</b>"])
-        assert png.startswith(PNG)
 
 
 def test_curves_draw_with_repeats_bands_missing_validation_and_an_odd_panel_count():

@@ -56,7 +56,7 @@ def test_layer_sweep_sets_every_matching_layer_but_never_the_classifier(tiny_stu
     config = expand(parse_study(tiny_study))[0]
     layers = config.layer_list()
     assert layers[0].kernel == (5, 5)
-    assert [l.units for l in layers if l.type == "dense"] == [7, 10]
+    assert [layer.units for layer in layers if layer.type == "dense"] == [7, 10]
     assert config.label == "small/none conv.kernel=5 dense.units=7"
 
 
@@ -64,7 +64,7 @@ def test_sweep_by_layer_name_and_train_setting(tiny_study):
     tiny_study["architectures"]["small"].insert(1, {"conv": 8})
     tiny_study["sweep"] = {"conv2.filters": [16], "train.optimizer.lr": [0.1]}
     config = expand(parse_study(tiny_study))[0]
-    assert [l.filters for l in config.layer_list() if l.type == "conv"] == [4, 16]
+    assert [layer.filters for layer in config.layer_list() if layer.type == "conv"] == [4, 16]
     assert config.train.optimizer.lr == 0.1
 
 

@@ -15,14 +15,11 @@ from typing import Any, Optional, Sequence
 from cnnlab.analysis.statistics import Interval, PairedTest, holm, mean_interval, paired_t_test
 from cnnlab.analysis.text import text_table
 from cnnlab.errors import StoreError
+from cnnlab.metrics import format_value, higher_is_better, is_percent, words
+from cnnlab.records import Results
 from cnnlab.registry import did_you_mean
 from cnnlab.spec.plan import configuration_label
 
-HIGHER_IS_BETTER = {"val_accuracy": True, "train_accuracy": True, "test_accuracy": True,
-                    "val_loss": False, "train_loss": False, "test_loss": False, "gap": False}
-METRIC_WORDS = {"val_accuracy": "validation accuracy", "val_loss": "validation loss", "train_accuracy": "training accuracy",
-                "train_loss": "training loss", "test_accuracy": "test accuracy", "test_loss": "test loss",
-                "gap": "the train-validation gap"}
 ALPHA = 0.05
 
 
@@ -54,20 +51,21 @@ class RunResult:
         return json.dumps([self.architecture, self.sweep], sort_keys=True, default=str)
 
 
-def run_results(store: Any, study: str) -> list[RunResult]:
+def run_results(store: Results, study: str) -> list[RunResult]:
     """The study's finished runs with their metrics (``gap``: train - val accuracy at the best epoch)."""
     results = []
     for run in store.runs(study, status="done"):
-        history = store.epochs(run["id"])
-        metrics = {k: run[k] for k in ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss",
-                                      "test_loss", "best_val_accuracy", "best_val_loss") if run.get(k) is not None}
-        best = run.get("best_epoch")
+        history = store.epochs(run.id)
+        metrics = {name: getattr(run, name) for name in ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss",
+                                                         "val_loss", "test_loss", "best_val_accuracy", "best_val_loss")
+                   if getattr(run, name) is not None}
+        best = run.best_epoch
         if best is not None and 0 <= best < len(history):
             at_best = history[best]
             if at_best.get("val_accuracy") is not None:
                 metrics["gap"] = at_best["train_accuracy"] - at_best["val_accuracy"]
-        results.append(RunResult(run["id"], run["architecture"], run["variant"], run["sweep"] or {}, run["phase"],
-                                 run["repeat"], run["fold"], metrics, history))
+        results.append(RunResult(run.id, run.architecture, run.variant, run.sweep or {}, run.phase,
+                                 run.repeat, run.fold, metrics, history))
     return results
 
 
@@ -100,7 +98,7 @@ class Comparison:
         """True/False when the difference is clear (interval excludes zero and Holm p < 0.05), else None."""
         if self.p_holm is None or not self.test.difference.excludes_zero() or self.p_holm >= ALPHA:
             return None
-        return (self.test.difference.mean > 0) == HIGHER_IS_BETTER[self.metric]
+        return (self.test.difference.mean > 0) == higher_is_better(self.metric)
 
     @property
     def verdict(self) -> str:
@@ -133,7 +131,7 @@ def compare(results: Sequence[RunResult], metric: str = "val_accuracy", baseline
     # the first variant the spec lists.
     order = list(variants_order or dict.fromkeys(r.variant for r in selection))
     comparisons: list[Comparison] = []
-    for group, variants in groups.items():
+    for variants in groups.values():
         names = sorted(variants, key=lambda v: order.index(v) if v in order else len(order))
         base = baseline if baseline is not None else names[0]
         if base not in variants:
@@ -163,7 +161,7 @@ def _comparison(by_config: dict[str, list[RunResult]], base: str, other: str, me
 
 
 def _points(metric: str, value: float) -> str:
-    return f"{100 * value:+.2f}" if "accuracy" in metric or metric == "gap" else f"{value:+.4f}"
+    return format_value(metric, value, signed=True)
 
 
 COMPARISON_COLUMNS = ("comparison", "n", "difference", "95% CI", "p (paired t)", "p (Holm)", "verdict")
@@ -181,8 +179,8 @@ def format_comparisons(comparisons: Sequence[Comparison], metric: str) -> str:
     if not comparisons:
         return "Nothing to compare: each architecture has a single variant with finished runs."
     lines = text_table(COMPARISON_COLUMNS, [comparison_cells(c) for c in comparisons])
-    unit = "percentage points" if "accuracy" in metric or metric == "gap" else "loss units"
-    lines.append(f"Difference in {METRIC_WORDS.get(metric, metric)} ({unit}), paired over seeds and folds; 95% t-interval; "
+    unit = "percentage points" if is_percent(metric) else "loss units"
+    lines.append(f"Difference in {words(metric)} ({unit}), paired over seeds and folds; 95% t-interval; "
                  "paired t-test, Holm-adjusted over the table. 'no clear difference' when the interval includes zero "
                  "or the adjusted p is 0.05 or more.")
     return "\n".join(lines)

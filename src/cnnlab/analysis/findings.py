@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from cnnlab.analysis.comparisons import METRIC_WORDS, Comparison, RunResult
+from cnnlab.analysis.comparisons import Comparison, RunResult
 from cnnlab.analysis.selection import Selection
 from cnnlab.analysis.statistics import Interval
+from cnnlab.metrics import format_value, is_percent, words
 
 # Validation loss this much above its minimum by the end counts as having risen.
 RISE = 0.05
@@ -25,17 +26,16 @@ class Finding:
 
 
 def _value(metric: str, value: float) -> str:
-    return f"{100 * value:.1f}%" if "accuracy" in metric else f"{value:.3f}"
+    return format_value(metric, value, sentence=True, percent_sign=True)
 
 
 def _points(metric: str, value: float) -> str:
-    return f"{100 * abs(value):.1f} points" if "accuracy" in metric or metric == "gap" else f"{abs(value):.3f}"
+    return format_value(metric, abs(value), sentence=True) + (" points" if is_percent(metric) else "")
 
 
 def _ci(metric: str, interval: Interval) -> str:
-    scale = 100 if "accuracy" in metric or metric == "gap" else 1
-    digits = 1 if scale == 100 else 3
-    return f"95% CI {scale * interval.low:.{digits}f} to {scale * interval.high:.{digits}f}"
+    return (f"95% CI {format_value(metric, interval.low, sentence=True)} to "
+            f"{format_value(metric, interval.high, sentence=True)}")
 
 
 def _seeds(n: int) -> str:
@@ -46,23 +46,23 @@ def comparison_finding(c: Comparison) -> Finding:
     d = c.test.difference
     subject = f"On {c.architecture}" + ("".join(f", {k}={v}" for k, v in c.sweep.items()) if c.sweep else "")
     variant, baseline = c.variant_name, c.baseline_name
-    words = METRIC_WORDS.get(c.metric, c.metric)
+    said = words(c.metric)
     if c.n < 2:
         return Finding("comparison", f"{subject}, '{variant}' against '{baseline}': {'+' if d.mean >= 0 else '-'}"
-                       f"{_points(c.metric, d.mean)} in {words}, one seed: no interval, no conclusion.", None)
+                       f"{_points(c.metric, d.mean)} in {said}, one seed: no interval, no conclusion.", None)
     numbers = f"({_ci(c.metric, d)}, p = {c.p_holm:.2g} Holm-adjusted, {_seeds(c.n)})"
     if c.better is None:
-        return Finding("comparison", f"{subject}, '{variant}' made no clear difference to {words} against "
+        return Finding("comparison", f"{subject}, '{variant}' made no clear difference to {said} against "
                        f"'{baseline}': {'+' if d.mean >= 0 else '-'}{_points(c.metric, d.mean)} {numbers}.", False)
     direction = "raised" if d.mean > 0 else "lowered"
-    return Finding("comparison", f"{subject}, '{variant}' {direction} {words} by {_points(c.metric, d.mean)} "
+    return Finding("comparison", f"{subject}, '{variant}' {direction} {said} by {_points(c.metric, d.mean)} "
                    f"against '{baseline}' {numbers}.", True)
 
 
 def selection_finding(selection: Selection) -> Finding:
     i = selection.interval
     spread = f" ({_ci(selection.metric, i)}, {i.n} runs)" if i.low is not None else " (one run: no interval)"
-    return Finding("selection", f"Best on {METRIC_WORDS[selection.metric]}: {selection.configuration}, "
+    return Finding("selection", f"Best on {words(selection.metric)}: {selection.configuration}, "
                    f"{_value(selection.metric, i.mean)}{spread}; chosen without looking at any test number.")
 
 

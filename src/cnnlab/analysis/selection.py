@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from cnnlab.analysis.comparisons import HIGHER_IS_BETTER, RunResult, configuration_intervals
+from cnnlab.analysis.comparisons import RunResult, configuration_intervals
 from cnnlab.analysis.statistics import Interval
+from cnnlab.metrics import higher_is_better
 from cnnlab.spec.plan import RunConfig
 
 
@@ -31,7 +32,7 @@ def select_best(results: Sequence[RunResult], metric: str = "val_accuracy") -> O
     intervals = configuration_intervals(candidates, metric)
     if not intervals:
         return None
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    sign = 1.0 if higher_is_better(metric) else -1.0
     order = list(dict.fromkeys(r.configuration for r in candidates))
     best = max((name for name in order if name in intervals), key=lambda name: (sign * intervals[name].mean, -order.index(name)))
     runs = [r for r in candidates if r.configuration == best]
@@ -43,7 +44,7 @@ def _best_epoch(result: RunResult, metric: str) -> int:
     values = [(e.get(metric), i) for i, e in enumerate(result.history) if e.get(metric) is not None]
     if not values:
         return len(result.history) - 1
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    sign = 1.0 if higher_is_better(metric) else -1.0
     return max(values, key=lambda v: (sign * v[0], -v[1]))[1]
 
 

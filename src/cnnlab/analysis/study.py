@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 from cnnlab.analysis.comparisons import Comparison, RunResult, compare, run_results
 from cnnlab.analysis.findings import Finding, study_findings
 from cnnlab.analysis.selection import Selection, select_best
 from cnnlab.analysis.tables import ResultRow, result_rows
+from cnnlab.records import Results
 
 
 @dataclass
@@ -23,19 +24,18 @@ class StudyAnalysis:
     findings: list[Finding]
 
 
-def analyze(store: Any, study: Optional[str] = None, metric: Optional[str] = None) -> StudyAnalysis:
+def analyze(store: Results, study: Optional[str] = None, metric: Optional[str] = None) -> StudyAnalysis:
     """Tables, paired comparisons against each architecture's baseline variant, the selection on
     validation, the final test and the findings."""
     record = store.study(study)
-    spec = record["spec"] or {}
-    evaluate = spec.get("evaluate") or {}
-    metric = metric or evaluate.get("select") or "val_accuracy"
-    results = run_results(store, record["name"])
-    pairs = [tuple(p) for p in evaluate.get("compare") or []]
-    comparisons = compare(results, metric, evaluate.get("baseline"), pairs=pairs)
-    gaps = compare(results, "gap", evaluate.get("baseline"))
+    metric = metric or record.setting("evaluate", "select", default="val_accuracy")
+    baseline = record.setting("evaluate", "baseline")
+    results = run_results(store, record.name)
+    pairs = [tuple(p) for p in record.setting("evaluate", "compare", default=[])]
+    comparisons = compare(results, metric, baseline, pairs=pairs)
+    gaps = compare(results, "gap", baseline)
     selection = select_best(results, metric if metric.startswith("val_") else "val_accuracy")
     final = next((r for r in results if r.phase == "final"), None)
     findings = study_findings(results, comparisons + gaps, selection, final)
-    return StudyAnalysis(record["name"], result_rows(store.runs(record["name"])), results, comparisons, gaps,
+    return StudyAnalysis(record.name, result_rows(store.runs(record.name)), results, comparisons, gaps,
                          selection, final, findings)

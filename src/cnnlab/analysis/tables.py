@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence
 
 from cnnlab.analysis.statistics import mean_interval
 from cnnlab.analysis.text import text_table
+from cnnlab.records import RunRecord
 from cnnlab.spec.plan import configuration_label
 
 
@@ -54,35 +55,36 @@ def _mean(values: Sequence[Optional[float]]) -> Optional[float]:
 
 
 
-def result_rows(runs: list[dict[str, Any]]) -> list[ResultRow]:
+def result_rows(runs: Sequence[RunRecord]) -> list[ResultRow]:
     """Group runs by configuration and average what finished; best validation accuracy first."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[RunRecord]] = {}
     for run in runs:
-        key = json.dumps([run["architecture"], run["variant"], run.get("sweep"), run.get("phase")], sort_keys=True, default=str)
+        key = json.dumps([run.architecture, run.variant, run.sweep, run.phase], sort_keys=True, default=str)
         groups.setdefault(key, []).append(run)
     rows = []
     for members in groups.values():
-        done = [r for r in members if r["status"] == "done"]
+        done = [r for r in members if r.done]
         statuses: dict[str, int] = {}
         for r in members:
-            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+            statuses[r.status] = statuses.get(r.status, 0) + 1
         first = members[0]
         row = ResultRow(
-            configuration=configuration_label(first["architecture"], first["variant"], first.get("sweep") or {}, first.get("phase", "select")), architecture=first["architecture"], variant=first["variant"],
-            sweep=first.get("sweep") or {}, runs=len(members), done=len(done), statuses=statuses,
-            params_total=first.get("params_total"), params_trainable=first.get("params_trainable"),
-            params_non_trainable=first.get("params_non_trainable"), run_ids=[r["id"] for r in members],
+            configuration=configuration_label(first.architecture, first.variant, first.sweep or {}, first.phase),
+            architecture=first.architecture, variant=first.variant,
+            sweep=first.sweep or {}, runs=len(members), done=len(done), statuses=statuses,
+            params_total=first.params_total, params_trainable=first.params_trainable,
+            params_non_trainable=first.params_non_trainable, run_ids=[r.id for r in members],
         )
-        row.phase = first.get("phase", "select")
+        row.phase = first.phase
         if done:
             for name in ("train_seconds", "train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss"):
-                setattr(row, name, _mean([r.get(name) for r in done]))
-                values = [r[name] for r in done if r.get(name) is not None]
+                setattr(row, name, _mean([getattr(r, name) for r in done]))
+                values = [getattr(r, name) for r in done if getattr(r, name) is not None]
                 if len(values) > 1 and name != "train_seconds":
                     interval = mean_interval(values)
                     row.ci[name] = (interval.low, interval.high)
-            row.best_epoch = _mean([r["best_epoch"] + 1 if r.get("best_epoch") is not None else None for r in done])
-            row.epochs = _mean([r.get("epochs_done") for r in done])
+            row.best_epoch = _mean([r.best_epoch + 1 if r.best_epoch is not None else None for r in done])
+            row.epochs = _mean([r.epochs_done for r in done])
             if row.train_accuracy is not None and row.val_accuracy is not None:
                 row.gap = row.train_accuracy - row.val_accuracy
         rows.append(row)

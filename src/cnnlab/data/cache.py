@@ -213,9 +213,7 @@ def cache_state(info: DatasetInfo, data_dir: str | Path | None = None) -> str:
         for folder in folders:
             candidate = folder / remote.name
             unpacked = folder / remote.unpacked_name if remote.unpacked_name else None
-            if candidate.is_file() and (not remote.size or candidate.stat().st_size == remote.size or remote.content_md5):
-                where = folder
-            elif unpacked is not None and unpacked.exists():
+            if candidate.is_file() and (not remote.size or candidate.stat().st_size == remote.size or remote.content_md5) or unpacked is not None and unpacked.exists():
                 where = folder
             if where is not None:
                 break

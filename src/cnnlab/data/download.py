@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from cnnlab import __version__
+from cnnlab.version import __version__
 from cnnlab.data.registry import RemoteFile
 from cnnlab.errors import DataError
 from cnnlab.fsutil import remove_stale_temporaries, temporary_prefix
@@ -119,10 +119,7 @@ def _fetch(url: str, remote: RemoteFile, folder: Path, timeout: float) -> Path:
         return target
     finally:
         # Reached with the temporary file still there on every failure, Ctrl-C included.
-        try:
-            temp.unlink()
-        except FileNotFoundError:
-            pass
+        temp.unlink(missing_ok=True)
 
 
 def download_file(

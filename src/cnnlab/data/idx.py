@@ -55,8 +55,7 @@ def read_idx(path: str | Path) -> np.ndarray:
                     raise DataError(f"{path} is too short ({file_size} bytes) to be a gzip file; it is truncated.")
                 handle.seek(-4, 2)
                 gzip_isize = struct.unpack("<I", handle.read(4))[0]  # decompressed size mod 2**32
-        stream = gzip.open(path, "rb") if is_gzip else open(path, "rb")
-        with stream:
+        with (gzip.open(path, "rb") if is_gzip else open(path, "rb")) as stream:  # noqa: SIM115 - one of two openers
             return _read_idx_stream(stream, path, file_size, is_gzip, gzip_isize)
     except DataError:
         raise

@@ -179,7 +179,7 @@ def make_splits(source: Source, split: Any, seed: int, *, kfold: int = 0, fold: 
     """
     seed = split.seed if getattr(split, "seed", None) is not None else seed
     origins = {part: _origin(part, getattr(split, part).source, source) for part in PARTS}
-    indices: dict[str, Entries] = {part: () for part in PARTS}
+    indices: dict[str, Entries] = dict.fromkeys(PARTS, ())
     for code, origin in enumerate(ORIGINS):
         parts = [p for p in PARTS if origins[p] == origin]
         if not parts:

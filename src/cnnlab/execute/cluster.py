@@ -13,10 +13,11 @@ import socket
 import time
 from typing import Any, Optional
 
+from cnnlab.data import DataCache, source_key
 from cnnlab.errors import CnnlabError
 from cnnlab.execute.driver import Driver, PlanOutcome
 from cnnlab.execute.progress import StudyProgress
-from cnnlab.execute.runner import DataCache, source_key, train_run
+from cnnlab.execute.runner import train_run
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store import Store
 

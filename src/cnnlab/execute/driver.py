@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from cnnlab.execute.progress import StudyProgress
+from cnnlab.records import RunRecord
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store import Store
 
@@ -60,7 +61,7 @@ class Driver:
         if force:
             for config in configs:
                 store.reset_run(config.run_id)
-        self.todo = [c for c in configs if (store.run(c.run_id) or {}).get("status") not in FINISHED]
+        self.todo = [c for c in configs if _status(store.run(c.run_id)) not in FINISHED]
         self.outcome = PlanOutcome(total=len(configs), skipped=len(configs) - len(self.todo))
         self.attempts: dict[str, int] = {}
         self.numbers: dict[str, int] = {}  # run id -> its place in the progress display
@@ -74,7 +75,8 @@ class Driver:
     def begin(self, config: RunConfig) -> tuple[int, Optional[bytes]]:
         """Start an attempt: its number and the checkpoint bytes to resume from (or None)."""
         run_id = config.run_id
-        attempt = self.attempts.get(run_id, (self.store.run(run_id) or {}).get("attempts", 0)) + 1
+        known = self.store.run(run_id)
+        attempt = self.attempts.get(run_id, known.attempts if known is not None else 0) + 1
         if run_id in self.attempts:
             self.outcome.retried += 1
         self.attempts[run_id] = attempt
@@ -82,9 +84,10 @@ class Driver:
         # Epochs after the checkpoint were lost with the process that trained them.
         kept = 0
         if resume is not None:
-            from cnnlab.execute.runner import parse_checkpoint
+            from cnnlab.train.checkpoint import parse_checkpoint
 
-            kept = int(parse_checkpoint(resume)["epochs_done"])
+            # Checked here first, so that a damaged or foreign file is refused naming its path.
+            kept = int(parse_checkpoint(resume, self.store.artifact_path(run_id, "checkpoint"))["epochs_done"])
         self.store.truncate_epochs(run_id, kept)
         if run_id not in self.numbers:
             self.started_count += 1
@@ -145,3 +148,7 @@ class Driver:
     def finish(self) -> PlanOutcome:
         self.progress.study_end()
         return self.outcome
+
+
+def _status(record: Optional[RunRecord]) -> Optional[str]:
+    return record.status if record is not None else None

@@ -10,12 +10,12 @@ import queue
 import signal
 from typing import Any, Optional, Union
 
+from cnnlab.data import DataCache
 from cnnlab.errors import CnnlabError
 from cnnlab.execute.driver import Driver, PlanOutcome
 from cnnlab.execute.progress import StudyProgress
-from cnnlab.execute.runner import DataCache, train_run
-from cnnlab.models import check_shapes, resolve_layers
-from cnnlab.models.cost import training_flops
+from cnnlab.execute.runner import train_run
+from cnnlab.models import check_model
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store import Store
 from cnnlab.train.device import cpu_count
@@ -84,12 +84,11 @@ def auto_workers(todo: list[RunConfig], cache: DataCache, threads: Optional[int]
     flops = 0.0
     for config in todo:
         try:
-            infos = check_shapes(resolve_layers(config.layer_list(), config.variant_spec),
-                                 tuple(train.images.shape[1:]))
+            checked = check_model(config.layer_list(), config.variant_spec, tuple(train.images.shape[1:]))
         except CnnlabError:
             continue
         images = min(len(train), config.limit_train or len(train))
-        flops += training_flops(infos) * images * config.train.epochs
+        flops += checked.step_flops * images * config.train.epochs
     seconds = flops / (ESTIMATE_FLOPS_PER_CORE * cores)
     return min(cores, len(todo)) if seconds >= POOL_MIN_SECONDS else 1
 

@@ -7,30 +7,23 @@ cannot: no shared filesystem is assumed).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import io
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
-import numpy as np
-import torch
-
-from cnnlab import __version__
-from cnnlab.data import ArrayDataset, Source, Splits, load_source, make_splits, normalization
+from cnnlab.version import __version__
+from cnnlab.data import ArrayDataset, DataCache, Splits, normalization
 from cnnlab.errors import CnnlabError, StoreError
-from cnnlab.models import build_model, resolve_layers
-from cnnlab.models.memory import check_memory
-from cnnlab.models.shapes import check_shapes
+from cnnlab.models import build_resolved, check_model
 from cnnlab.spec.plan import RunConfig
-from cnnlab.store.store import CHECKPOINT_KEYS, load_state, serialize_state, serialize_weights
+from cnnlab.store.artifacts import evaluation_files
 from cnnlab.train import (
     Diverged, Normalizer, TrainCallback, TrainData, Trainer, TrainResult, configure_threads, environment,
     select_device,
 )
-from cnnlab.models.cost import training_flops
+from cnnlab.store.artifacts import serialize_weights
+from cnnlab.train.checkpoint import parse_checkpoint, serialize_state
 from cnnlab.train.device import bf16_is_native, threads_for
 
 
@@ -40,61 +33,6 @@ started (info, resumed_from), batch (epoch, batch, batches, logs), epoch (epoch,
 checkpoint (epoch, data: checkpoint file bytes), finished (summary, weights, predictions,
 examples: file bytes) and ended (status, error, diverged_epoch). Plain data, so an event can
 cross a process or a cluster to the driver, which alone writes the store."""
-
-
-def source_key(config: RunConfig) -> str:
-    """Runs with the same key read the same published dataset."""
-    spec = config.dataset
-    return repr((spec.name, spec.path, spec.image_size, spec.grayscale))
-
-
-@dataclass
-class DataCache:
-    """Datasets and splits already loaded in this process, reused across runs.
-
-    Only the latest split is kept (k folds would otherwise hold k copies of the data); plans
-    run the runs of one split together, so each split is cut once. ``keep_sources=False``
-    also drops a dataset once its split is cut (worker processes, whose memory adds up).
-    """
-
-    data_dir: Optional[Path] = None
-    log: Optional[Callable[[str], None]] = None
-    keep_sources: bool = True
-    sources: dict[str, Source] = field(default_factory=dict)
-    splits: dict[str, tuple[Splits, ArrayDataset]] = field(default_factory=dict)
-
-    def source(self, config: RunConfig) -> Source:
-        key = source_key(config)
-        if key not in self.sources:
-            self.sources[key] = load_source(config.dataset, self.data_dir, log=self.log)
-        return self.sources[key]
-
-    def clear(self) -> None:
-        """Forget every loaded dataset (a driver whose workers load their own)."""
-        self.sources.clear()
-        self.splits.clear()
-
-    def split(self, config: RunConfig) -> tuple[Splits, ArrayDataset]:
-        """The run's splits and its training set (``limit_train`` applied)."""
-        key = repr((config.dataset.model_dump(), config.split_seed, config.kfold, config.fold, config.limit_train,
-                    config.merge_val))
-        if key not in self.splits:
-            fold = 0 if config.merge_val and config.kfold else config.fold
-            splits = make_splits(self.source(config), config.dataset.split, config.split_seed,
-                                 kfold=config.kfold, fold=fold)
-            train = splits.train
-            if config.merge_val and splits.val is not None:
-                train = ArrayDataset(torch.cat([train.images, splits.val.images]), torch.cat([train.labels, splits.val.labels]))
-                splits = dataclasses.replace(splits, val=None, sizes={**splits.sizes, "val": 0})
-            if config.limit_train is not None and config.limit_train < len(train):
-                order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.split_seed))
-                keep = order[: config.limit_train].sort().values
-                train = ArrayDataset(train.images[keep].contiguous(), train.labels[keep].contiguous())
-            self.splits.clear()
-            self.splits[key] = (splits, train)
-            if not self.keep_sources:
-                self.sources.clear()
-        return self.splits[key]
 
 
 def code_version() -> str:
@@ -139,44 +77,6 @@ def split_hash(splits: Splits, train: ArrayDataset, config: RunConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-EXAMPLES_PER_KIND = 16
-
-
-def _npz(arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return buffer.getvalue()
-
-
-def evaluation_files(probabilities: dict[str, torch.Tensor],
-                     parts: dict[str, Optional[ArrayDataset]]) -> tuple[bytes, bytes]:
-    """Two npz files: softmax outputs and labels of the evaluated splits (val, and test when the
-    run measures it) for confusion matrices, and a few correct and wrong images of the last of
-    them (for example grids). ``probabilities`` are the trainer's final evaluations."""
-    arrays: dict[str, np.ndarray] = {}
-    examples: dict[str, np.ndarray] = {}
-    for name, data in parts.items():
-        if data is None or not len(data) or name not in probabilities:
-            continue
-        labels = data.labels.numpy().astype(np.int64)
-        outputs = probabilities[name].numpy().astype(np.float32)
-        arrays[f"{name}_labels"], arrays[f"{name}_probabilities"] = labels, outputs
-        predicted, confidence = outputs.argmax(1), outputs.max(1)
-        right = np.flatnonzero(predicted == labels)[:EXAMPLES_PER_KIND]
-        wrong = np.flatnonzero(predicted != labels)
-        # The first mistakes, then the most confident ones (the most instructive).
-        confident = wrong[np.argsort(-confidence[wrong], kind="stable")][:EXAMPLES_PER_KIND]
-        chosen = {"correct": right, "wrong": wrong[:EXAMPLES_PER_KIND], "confident_wrong": confident}
-        examples = {"split": np.array(name)}
-        for kind, index in chosen.items():
-            examples[f"{kind}_index"] = index.astype(np.int64)
-            examples[f"{kind}_images"] = data.images[torch.from_numpy(index)].numpy()
-            examples[f"{kind}_labels"] = labels[index]
-            examples[f"{kind}_predicted"] = predicted[index].astype(np.int64)
-            examples[f"{kind}_confidence"] = confidence[index]
-    return _npz(arrays), _npz(examples)
-
-
 def train_run(
     config: RunConfig,
     emit: Emit,
@@ -199,13 +99,12 @@ def train_run(
         device = select_device(config.train.device)
         splits, train = cache.split(config)
         scale, shift = normalization(config.dataset.normalize, train)
-        infos = check_shapes(resolve_layers(config.layer_list(), config.variant_spec), splits.input_shape,
-                             splits.num_classes)
-        check_memory(infos, config.train.batch_size, config.train.optimizer.name)
+        checked = check_model(config.layer_list(), config.variant_spec, splits.input_shape, splits.num_classes,
+                              batch_size=config.train.batch_size, optimizer=config.train.optimizer.name)
         configure_threads(threads or config.train.threads
-                          or threads_for(training_flops(infos) * min(config.train.batch_size, len(train))))
-        built = build_model(config.layer_list(), splits.input_shape, splits.num_classes,
-                            variant=config.variant_spec, init=config.train.init, generator_seed=config.seed)
+                          or threads_for(checked.step_flops * min(config.train.batch_size, len(train))))
+        built = build_resolved(checked.resolved, splits.input_shape, splits.num_classes, init=config.train.init,
+                               generator_seed=config.seed, infos=checked.layers)
         data = TrainData(train, splits.val, splits.test if config.evaluate_test else None,
                          Normalizer(scale, shift), list(config.dataset.augment))
         trainer = Trainer(built, data, config.train, config.seed, device,
@@ -251,11 +150,6 @@ def train_run(
     emit({"kind": "finished", **base, "summary": summary, "weights": weights, "predictions": predictions,
           "examples": examples})
     return "done"
-
-
-def parse_checkpoint(data: bytes) -> dict[str, Any]:
-    """A checkpoint's state, read with ``weights_only=True``: nothing in it can execute."""
-    return load_state(data, CHECKPOINT_KEYS, "checkpoint")
 
 
 def run_summary(result: TrainResult, seconds: float) -> dict[str, Any]:

@@ -12,40 +12,25 @@ a stored run, as ``cnnlab explain`` and the report use it.
         paths = explain_run(store, best, what="filters,maps,patches")
         run = load_run(store, best)
         maps = feature_maps(run.model, run.model_input(run.input("test:3").image), ["conv1"])
-
-Names are imported on first use, so ``cnnlab.explain.command`` (the CLI's options) loads
-without torch, matplotlib or Captum.
 """
 
-from __future__ import annotations
+from cnnlab.explain.activations import (
+    TopActivations, evaluating, feature_maps, named_layer, recording, top_activations,
+)
+from cnnlab.explain.attribution import guided_backprop, neuron_guided_backprop, neuron_saliency, saliency, unit_selector
+from cnnlab.explain.images import InputImage, load_image_file, parse_index
+from cnnlab.explain.receptive import Crop, ReceptiveField, crop, receptive_field, receptive_fields
+from cnnlab.explain.runs import ExplainedRun, best_run, load_run, resolve_run_id
+from cnnlab.explain.weights import NEAR_ZERO, LayerWeights, filters, weight_histograms
+from cnnlab.explain.figures import (
+    DEFAULT_WHAT, WHAT, default_folder, explain_figures, explain_run, iter_figures, parse_what,
+)
+from cnnlab.figures import Figure  # the figure kit's, re-exported: what every explain figure is
 
-import importlib
-from typing import Any
-
-_WHERE = {
-    "activations": ["TopActivations", "evaluating", "feature_maps", "named_layer", "recording", "top_activations"],
-    "attribution": ["guided_backprop", "neuron_guided_backprop", "neuron_saliency", "saliency", "unit_selector"],
-    "canvas": ["Figure"],
-    "figures": ["DEFAULT_WHAT", "WHAT", "default_folder", "explain_figures", "explain_run", "iter_figures",
-                "parse_what"],
-    "images": ["InputImage", "load_image_file", "parse_index"],
-    "receptive": ["Crop", "ReceptiveField", "crop", "receptive_field", "receptive_fields"],
-    "runs": ["ExplainedRun", "best_run", "load_run", "resolve_run_id"],
-    "weights": ["NEAR_ZERO", "LayerWeights", "filters", "weight_histograms"],
-}
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
-
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cnnlab.explain' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"cnnlab.explain.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__all__ = [
+    "Crop", "DEFAULT_WHAT", "ExplainedRun", "Figure", "InputImage", "LayerWeights", "NEAR_ZERO", "ReceptiveField",
+    "TopActivations", "WHAT", "best_run", "crop", "default_folder", "evaluating", "explain_figures", "explain_run",
+    "feature_maps", "filters", "guided_backprop", "iter_figures", "load_image_file", "load_run", "named_layer",
+    "neuron_guided_backprop", "neuron_saliency", "parse_index", "parse_what", "receptive_field", "receptive_fields",
+    "recording", "resolve_run_id", "saliency", "top_activations", "unit_selector", "weight_histograms",
+]

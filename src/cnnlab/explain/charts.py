@@ -1,5 +1,5 @@
 """Explain figures drawn as charts: weight/bias histograms (per run, and overlaid across variants)
-and the activations of flat layers (dense, flatten) as bar charts."""
+and the activations of flat layers (dense, flatten) as bar charts, on the figure kit's ``chart``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from cnnlab.explain.canvas import Figure, chart
 from cnnlab.explain.weights import NEAR_ZERO, LayerWeights
+from cnnlab.figures import MUTED, PALETTE, Figure, chart
 
 BINS = 60
-COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 NEAR_ZERO_TEXT = f"|w| < {NEAR_ZERO:g}"
 
 
@@ -45,9 +44,9 @@ def draw_histograms(layers: Sequence[LayerWeights], run_label: str, name: str = 
 
 
 def _histogram(axes, values: np.ndarray, title: str, note: str) -> None:
-    axes.hist(values, bins=BINS, color=COLOURS[0])
+    axes.hist(values, bins=BINS, color=PALETTE[0])
     axes.set_title(title, fontsize=8.5, loc="left")
-    axes.set_title(note, fontsize=7.5, loc="right", color="#333333")
+    axes.set_title(note, fontsize=7.5, loc="right", color=MUTED)
     axes.tick_params(labelsize=7)
     axes.set_ylabel("count", fontsize=7)
 
@@ -87,7 +86,7 @@ def draw_histogram_overlay(variants: dict[str, Sequence[LayerWeights]], architec
                 high = max(float(v.max()) for _, v, _ in series)
                 bins = np.linspace(low, high if high > low else low + 1e-6, BINS + 1)
                 for i, (variant, values, near) in enumerate(series):
-                    ax.hist(values, bins=bins, histtype="step", linewidth=1.3, color=COLOURS[i % len(COLOURS)],
+                    ax.hist(values, bins=bins, histtype="step", linewidth=1.3, color=PALETTE[i % len(PALETTE)],
                             label=f"{variant}: {_percent(near)} near 0")
                 what = "kernel" if part == "weights" else "bias"
                 if part == "weights":  # the spike at zero and the tails on one axis
@@ -117,7 +116,7 @@ def draw_units(activation, layer: str, source: str, name: Optional[str] = None,
 
     def draw(fig) -> None:
         ax = fig.add_axes((0.07, 0.16, 0.9, 0.66))
-        ax.bar(np.arange(len(values)), values, width=1.0 if len(values) > 64 else 0.8, color=COLOURS[0])
+        ax.bar(np.arange(len(values)), values, width=1.0 if len(values) > 64 else 0.8, color=PALETTE[0])
         ax.axhline(0, color="#555555", linewidth=0.6)
         ax.set_xlim(-0.5, len(values) - 0.5)
         if unit_names is not None and len(unit_names) == len(values):
@@ -132,7 +131,7 @@ def draw_units(activation, layer: str, source: str, name: Optional[str] = None,
         fig.text(0.01, 0.97, f"{layer} ({len(values)},) for {source}", fontsize=11, fontweight="bold", va="top")
         active = int(np.count_nonzero(values))
         fig.text(0.01, 0.89, f"Output of {layer}, {len(values)} units; {active} non-zero; "
-                 f"min {values.min():.3g}, max {values.max():.3g}.", fontsize=7.5, va="top", color="#333333")
+                 f"min {values.min():.3g}, max {values.max():.3g}.", fontsize=7.5, va="top", color=MUTED)
         fig.canvas.draw()
         box = ax.get_window_extent()
         tiles["units"] = (int(box.x0), int(height - box.y1), int(box.x1), int(height - box.y0))

@@ -1,8 +1,8 @@
 """Explain figures made of image tiles: filters, feature maps, inputs, patches, attributions, examples.
 
 Each function turns what the computing modules return (tensors, arrays, ``TopActivations``,
-``Crop``) into a ``Figure`` (PNG bytes, title, caption and tile boxes); nothing here runs a model.
-Histograms and bar charts are in ``charts.py``.
+``Crop``) into a ``Figure`` (PNG bytes, title, caption and tile boxes) on the figure kit's tile
+canvas (``cnnlab.figures``); nothing here runs a model. Histograms and bar charts are in ``charts.py``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import numpy as np
 import torch
 
 from cnnlab.explain.activations import TopActivations
-from cnnlab.explain.canvas import NEUTRAL, Cell, Figure, Panel, colormap_rgb, compose, image_rgb, signed_rgb
 from cnnlab.explain.images import InputImage
 from cnnlab.explain.receptive import Crop, ReceptiveField
+from cnnlab.figures import (
+    NEUTRAL, Cell, ExampleRow, Figure, Panel, colormap_rgb, compose, draw_examples, image_rgb, signed_rgb,
+)
 
 
 def grid_columns(count: int) -> int:
@@ -260,32 +262,21 @@ def draw_class_attributions(image: np.ndarray, source: str, classes: Sequence[tu
 EXAMPLE_KINDS = {"correct": "correct", "wrong": "wrong", "confident_wrong": "most confident mistakes"}
 
 
-def draw_examples(examples: dict[str, np.ndarray], class_names: Sequence[str], counts: dict[str, int],
-                  name: str = "examples") -> Figure:
-    """Correct, wrong and most confidently wrong images with true class, prediction and confidence."""
+def examples_figure(examples: dict[str, np.ndarray], class_names: Sequence[str], counts: dict[str, int],
+                    name: str = "examples") -> Figure:
+    """A run's stored examples (correct, wrong, most confidently wrong) in the kit's examples grid,
+    ``counts[kind]`` of each, labelled with split:index, true class, prediction and confidence."""
     split = str(examples.get("split", "test"))
-    cols = max([counts.get(kind, 0) for kind in EXAMPLE_KINDS] + [1])
-    cells, rows, shown = [], [], {}
+    rows = []
     for kind, words in EXAMPLE_KINDS.items():
         count = counts.get(kind, 0)
         if not count or f"{kind}_images" not in examples:
             continue
-        images = examples[f"{kind}_images"][:count]
-        row = []
-        for i, image in enumerate(images):
-            true = class_names[int(examples[f"{kind}_labels"][i])]
-            predicted = class_names[int(examples[f"{kind}_predicted"][i])]
-            confidence = float(examples[f"{kind}_confidence"][i])
-            index = int(examples[f"{kind}_index"][i])
-            label = f"{split}:{index} true {true}\npred {predicted} {100 * confidence:.0f}%"
-            row.append(Cell(image_rgb(image), label, f"{kind} {i}"))
-        shown[words] = len(row)
-        cells += row + [Cell(None)] * (cols - len(row))
-        rows.append(words)
-    if not cells:
-        cells, rows = [Cell(None, "no examples stored")], [""]
+        rows.append(ExampleRow(words, kind, *(examples[f"{kind}_{part}"][:count] for part in
+                                              ("images", "labels", "predicted", "confidence", "index"))))
+    shown = {row.title: len(row.images) for row in rows}
     subtitle = (f"Images of the {split} split, classified by the run's final weights: "
                 + ", ".join(f"{n} {words}" for words, n in shown.items())
                 + ". Above each: split:index, the true class, the predicted class and its softmax confidence.")
-    return compose(name, f"Classified examples ({split} split)", subtitle,
-                   [Panel(cells, cols, tile=72, row_labels=rows)], subtitle=subtitle)
+    return draw_examples(rows, class_names, per_row=max([counts.get(kind, 0) for kind in EXAMPLE_KINDS] + [1]),
+                         split=split, name=name, title=f"Classified examples ({split} split)", subtitle=subtitle)

@@ -30,21 +30,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
-import numpy as np
 import torch
 
 from cnnlab.errors import CnnlabError, DataError, ModelError, SpecError
 from cnnlab.explain import attribution, charts, draw
 from cnnlab.explain.activations import TopActivations, feature_maps, top_activations
-from cnnlab.explain.canvas import Figure
 from cnnlab.explain.images import InputImage, looks_like_index
 from cnnlab.explain.receptive import crop, receptive_field
 from cnnlab.explain.runs import ExplainedRun, load_run
 from cnnlab.explain.weights import filters, weight_histograms
+from cnnlab.figures import Figure
 from cnnlab.fsutil import write_bytes_atomic
 from cnnlab.registry import did_you_mean
 from cnnlab.spec.study import Neurons
 from cnnlab.store import Store
+from cnnlab.store.artifacts import read_examples
 
 WHAT = ("filters", "maps", "hist", "saliency", "guided", "patches", "examples")
 DEFAULT_WHAT = ("filters", "maps", "hist", "examples")
@@ -247,13 +247,11 @@ def _histograms(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
     config = run.config
     siblings: dict[str, list] = {}
     for record in store.runs(config.study, status="done"):
-        other = record["config"]
-        same = (other.get("architecture") == config.architecture and other.get("sweep", {}) == config.sweep
-                and other.get("repeat") == config.repeat and other.get("fold") == config.fold
-                and other.get("phase", "select") == config.phase)
-        if same and record["variant"] not in siblings:
-            weights = run.model.state_dict() if record["id"] == run.run_id else store.load_weights(record["id"])
-            siblings[record["variant"]] = weight_histograms(weights)
+        same = (record.architecture == config.architecture and (record.sweep or {}) == config.sweep
+                and record.repeat == config.repeat and record.fold == config.fold and record.phase == config.phase)
+        if same and record.variant not in siblings:
+            weights = run.model.state_dict() if record.id == run.run_id else store.load_weights(record.id)
+            siblings[record.variant] = weight_histograms(weights)
     if len(siblings) > 1:
         label = " ".join([config.architecture, *(f"{k}={v}" for k, v in config.sweep.items())])
         yield charts.draw_histogram_overlay(siblings, label)
@@ -365,8 +363,7 @@ def _examples(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
     path = store.artifact_path(run.run_id, "examples")
     if path is None:
         raise DataError(f"run {run.run_id} has no stored examples (runs store them when they finish)")
-    with np.load(path, allow_pickle=False) as archive:
-        examples = {key: archive[key] for key in archive.files}
+    examples = read_examples(path).arrays()  # a damaged file: a StoreError naming it
     spec = run.explain.examples
     correct, wrong = (spec.correct, spec.wrong) if spec is not None else (5, 5)
-    yield draw.draw_examples(examples, run.class_names, {"correct": correct, "wrong": wrong, "confident_wrong": wrong})
+    yield draw.examples_figure(examples, run.class_names, {"correct": correct, "wrong": wrong, "confident_wrong": wrong})

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
-from cnnlab.data import ArrayDataset, Splits, normalization
+from cnnlab.data import ArrayDataset, DataCache, Splits, normalization
 from cnnlab.errors import DataError, StoreError
-from cnnlab.execute.runner import DataCache
 from cnnlab.explain.images import InputImage, load_image_file, parse_index
 from cnnlab.models import BuiltModel, build_model
+from cnnlab.records import RunRecord
 from cnnlab.registry import did_you_mean
 from cnnlab.spec.plan import RunConfig
 from cnnlab.spec.study import Explain
@@ -32,7 +32,7 @@ class ExplainedRun:
     """A finished run: its store record, config, model (weights loaded, eval mode) and class names."""
 
     run_id: str
-    record: dict[str, Any]
+    record: RunRecord
     config: RunConfig
     built: BuiltModel
     class_names: list[str]
@@ -122,12 +122,12 @@ class ExplainedRun:
             return self.model(x.to(model_device(self.model))).float().softmax(1).cpu()
 
 
-def resolve_run_id(store: Store, run_id: str) -> dict[str, Any]:
+def resolve_run_id(store: Store, run_id: str) -> RunRecord:
     """The run record for a full id or a unique prefix; a StoreError naming close ids otherwise."""
     record = store.run(run_id)
     if record is not None:
         return record
-    ids = [run["id"] for run in store.runs()]
+    ids = [run.id for run in store.runs()]
     matches = [i for i in ids if run_id and i.startswith(run_id)]
     if len(matches) == 1:
         return store.run(matches[0])
@@ -144,25 +144,25 @@ def load_run(store: Store, run_id: str, data_dir: Optional[str | Path] = None,
     The model stays on the CPU unless ``device`` is given; inputs follow the model.
     """
     record = resolve_run_id(store, run_id)
-    if record["status"] != "done":
-        raise StoreError(f"run {record['id']} is {record['status']}; only finished runs can be explained")
-    config = RunConfig.model_validate(record["config"])
-    if not record.get("input_shape") or not record.get("class_names"):
-        raise StoreError(f"run {record['id']} has no recorded input shape or class names; rerun it with this cnnlab")
-    input_shape = tuple(int(n) for n in record["input_shape"])
-    class_names = [str(name) for name in record["class_names"]]
+    if not record.done:
+        raise StoreError(f"run {record.id} is {record.status}; only finished runs can be explained")
+    config = RunConfig.model_validate(record.config)
+    if not record.input_shape or not record.class_names:
+        raise StoreError(f"run {record.id} has no recorded input shape or class names; rerun it with this cnnlab")
+    input_shape = tuple(int(n) for n in record.input_shape)
+    class_names = [str(name) for name in record.class_names]
     built = build_model(config.layer_list(), input_shape, len(class_names), variant=config.variant_spec,
                         init="default", generator_seed=0)
     try:
-        built.module.load_state_dict(store.load_weights(record["id"]))
+        built.module.load_state_dict(store.load_weights(record.id))
     except RuntimeError as error:
-        raise StoreError(f"run {record['id']}: the stored weights do not fit the model its config builds "
+        raise StoreError(f"run {record.id}: the stored weights do not fit the model its config builds "
                          f"({str(error).splitlines()[0]})") from None
     built.module.eval()
     if device is not None:
         built.module.to(device)
     explain, spec_folder = study_explain(store, config.study)
-    return ExplainedRun(run_id=record["id"], record=record, config=config, built=built, class_names=class_names,
+    return ExplainedRun(run_id=record.id, record=record, config=config, built=built, class_names=class_names,
                         explain=explain, data_dir=Path(data_dir) if data_dir else None, spec_folder=spec_folder)
 
 
@@ -172,12 +172,11 @@ def study_explain(store: Store, study: str) -> tuple[Explain, Optional[Path]]:
         record = store.study(study)
     except StoreError:
         return Explain(), None
-    spec = record.get("spec") or {}
-    folder = Path(record["spec_path"]).parent if record.get("spec_path") else None
-    return Explain.model_validate(spec.get("explain") or {}), folder
+    folder = Path(record.spec_path).parent if record.spec_path else None
+    return Explain.model_validate(record.setting("explain", default={})), folder
 
 
-def best_run(store: Store, study: Optional[str] = None) -> dict[str, Any]:
+def best_run(store: Store, study: Optional[str] = None) -> RunRecord:
     """The finished run with the best validation accuracy (ties: the first in plan order).
 
     Runs without a validation accuracy rank last; a StoreError when no run is finished.
@@ -186,6 +185,6 @@ def best_run(store: Store, study: Optional[str] = None) -> dict[str, Any]:
     if not runs:
         where = f"study '{study}' in {store.folder}" if study else str(store.folder)
         raise StoreError(f"{where} has no finished run to explain; run 'cnnlab run SPEC' first")
-    scored = [(run["val_accuracy"] if run["val_accuracy"] is not None else float("-inf"), -i, run)
+    scored = [(run.val_accuracy if run.val_accuracy is not None else float("-inf"), -i, run)
               for i, run in enumerate(runs)]
     return max(scored, key=lambda item: item[:2])[2]

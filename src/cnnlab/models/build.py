@@ -16,10 +16,11 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ModelError
+from cnnlab.models.check import check_model
 from cnnlab.models.init import check_init, initialize
 from cnnlab.models.layers import core_module, make_module
 from cnnlab.models.shapes import LayerInfo, check_shapes
-from cnnlab.models.variants import ResolvedLayer, resolve_layers
+from cnnlab.models.variants import ResolvedLayer
 from cnnlab.registry import did_you_mean
 from cnnlab.spec.layers import Layer
 from cnnlab.spec.study import Variant
@@ -127,7 +128,8 @@ def build_model(
     (the last dense) must have that many units. With ``generator_seed`` the initialization is
     the same for the same seed and the global RNG is left untouched.
     """
-    return build_resolved(resolve_layers(layers, variant), input_shape, num_classes, init, generator_seed)
+    checked = check_model(layers, variant, input_shape, num_classes)
+    return build_resolved(checked.resolved, input_shape, num_classes, init, generator_seed, checked.layers)
 
 
 def build_resolved(
@@ -136,10 +138,14 @@ def build_resolved(
     num_classes: Optional[int] = None,
     init: str = "default",
     generator_seed: Optional[int] = None,
+    infos: Optional[Sequence[LayerInfo]] = None,
 ) -> BuiltModel:
-    """Build an already resolved layer list (see ``build_model``)."""
+    """Build an already resolved layer list (see ``build_model``); ``infos`` are its checked
+    shapes when the caller has them already."""
     check_init(init)
-    infos = check_shapes(resolved, input_shape, num_classes)  # every check, nothing allocated
+    if infos is None:
+        infos = check_shapes(resolved, input_shape, num_classes)  # every check, nothing allocated
+    infos = list(infos)
     with _seeded(generator_seed):
         children = OrderedDict((item.name, make_module(item, info)) for item, info in zip(resolved, infos))
         module = nn.Sequential(children)

@@ -181,8 +181,8 @@ def _weight_tensors(item: ResolvedLayer, info: LayerInfo) -> list[tuple[int, str
 
 def _infer_one(item: ResolvedLayer, shape: tuple[int, ...], previous: str) -> LayerInfo:
     layer, kind = item.layer, item.kind
-    common = dict(name=item.name, kind=kind, keras_type=KERAS_TYPES[kind], input_shape=shape,
-                  l1=item.l1, l2=item.l2)
+    common = {"name": item.name, "kind": kind, "keras_type": KERAS_TYPES[kind], "input_shape": shape,
+              "l1": item.l1, "l2": item.l2}
     if kind == "conv":
         _require_image(item.name, shape, previous)
         height, width, pad = _window(item, shape, layer.kernel, layer.stride, layer.dilation, layer.padding)

@@ -5,21 +5,9 @@ batch-normalization layers after chosen layers, the way a Keras user edits a mod
 Nothing here touches torch, so the plan, the CLI and the report can resolve an architecture
 without building it.
 
-Selectors (the words in ``on:`` and ``after:``) are matched against the BASE list:
-
-- a kind: ``conv``, ``pool`` (maxpool or avgpool), ``maxpool``, ``avgpool``, ``globalavgpool``,
-  ``flatten``, ``dropout``, ``batchnorm``, ``activation``, ``classifier`` (the last dense),
-  ``hidden_dense`` (every dense but the classifier) and ``dense`` (for placements every hidden
-  dense; for penalties every dense, the classifier included);
-- a layer name as the base list names it (``conv1``, ``dense2``, ``maxpool1``);
-- a position: ``last_feature`` (the last layer before the first flatten/globalavgpool,
-  trailing dropouts skipped: the end of the convolutional part) or ``pre_classifier`` (the
-  layer feeding the classifier: the last hidden dense, else the flatten/globalavgpool);
-- ``all`` (penalties only): every conv and dense.
-
-A kind that matches nothing in one architecture is fine (a variant applies to every
-architecture of a study, and A1 has no hidden dense), but a list that matches nothing at all,
-an unknown word, a name the architecture lacks, or an unresolvable position is a ModelError.
+Which layers a variant touches is decided by the selector vocabulary in
+``cnnlab.spec.selectors`` (the one place it is interpreted); this module turns those choices
+into the final named layer list.
 """
 
 from __future__ import annotations
@@ -30,9 +18,7 @@ from typing import Any, Optional, Sequence
 from pydantic import TypeAdapter, ValidationError
 
 from cnnlab.errors import ModelError
-from cnnlab.registry import did_you_mean
 from cnnlab.spec.layers import (
-    LAYER_TYPES,
     Activation,
     BatchNorm,
     Conv,
@@ -43,11 +29,9 @@ from cnnlab.spec.layers import (
     base_names,
     item_layer,
 )
+from cnnlab.spec.selectors import Architecture, variant_targets
 from cnnlab.spec.study import Variant
 
-POSITIONS = ("last_feature", "pre_classifier")
-GROUP_KINDS = ("pool", "hidden_dense", "classifier")
-KERNEL_KINDS = ("conv", "dense")
 _INSERTED_KINDS = ("batchnorm", "dropout")
 
 
@@ -85,120 +69,6 @@ class ResolvedLayer:
 _ITEM_ADAPTER: TypeAdapter = TypeAdapter(LayerItem)
 
 
-class _Architecture:
-    """The base list with what selectors need: names, the classifier and the two positions."""
-
-    def __init__(self, layers: Sequence[Layer]):
-        self.layers = list(layers)
-        self.names = base_names(self.layers)
-        denses = [i for i, layer in enumerate(self.layers) if layer.type == "dense"]
-        if not denses:
-            raise ModelError(
-                "the architecture has no dense layer; the last dense layer is the classifier "
-                f"(units = number of classes). Its layers are: {', '.join(self.names)}"
-            )
-        self.classifier = denses[-1]
-        self.hidden_denses = denses[:-1]
-
-    def kind_matches(self, kind: str, purpose: str) -> list[int]:
-        if kind == "pool":
-            return [i for i, layer in enumerate(self.layers) if layer.type in ("maxpool", "avgpool")]
-        if kind == "classifier":
-            return [self.classifier]
-        if kind == "hidden_dense" or (kind == "dense" and purpose == "placement"):
-            return list(self.hidden_denses)
-        if kind == "all":
-            return [i for i, layer in enumerate(self.layers) if layer.type in KERNEL_KINDS]
-        return [i for i, layer in enumerate(self.layers) if layer.type == kind]
-
-    def last_feature(self) -> Optional[int]:
-        ends = [i for i, layer in enumerate(self.layers) if layer.type in ("flatten", "globalavgpool")]
-        index = (ends[0] if ends else len(self.layers)) - 1
-        while index >= 0 and self.layers[index].type == "dropout":
-            index -= 1
-        return index if index >= 0 else None
-
-    def pre_classifier(self) -> Optional[int]:
-        if self.hidden_denses:
-            return self.hidden_denses[-1]
-        ends = [i for i in range(self.classifier) if self.layers[i].type in ("flatten", "globalavgpool")]
-        return ends[-1] if ends else None
-
-    def describe(self) -> str:
-        return ", ".join(self.names)
-
-
-def _vocabulary(purpose: str) -> list[str]:
-    words = list(LAYER_TYPES) + list(GROUP_KINDS) + list(POSITIONS)
-    return words + ["all"] if purpose == "penalty" else words
-
-
-def _select(arch: _Architecture, selectors: Sequence[str], what: str, purpose: str) -> list[int]:
-    """Base-list indices the selectors pick, in order; ``what`` names the option in errors."""
-    picked: set[int] = set()
-    for selector in selectors:
-        picked.update(_select_one(arch, str(selector), what, purpose))
-    if not picked:
-        note = ""
-        if purpose == "placement" and "dense" in selectors:
-            note = " ('dense' places after hidden dense layers only; name the classifier to place after it)"
-        raise ModelError(
-            f"{what} {list(selectors)} selects no layer of this architecture, so the variant "
-            f"would change nothing{note}; its layers are: {arch.describe()}"
-        )
-    return sorted(picked)
-
-
-def _select_one(arch: _Architecture, selector: str, what: str, purpose: str) -> list[int]:
-    if selector in arch.names:
-        matches = [arch.names.index(selector)]
-    elif selector in POSITIONS:
-        index = arch.last_feature() if selector == "last_feature" else arch.pre_classifier()
-        if index is None:
-            where = ("no layer comes before the first flatten/globalavgpool" if selector == "last_feature"
-                     else "there is no hidden dense, flatten or globalavgpool before the classifier")
-            raise ModelError(
-                f"{what}: '{selector}' matches no layer because {where}; "
-                f"the architecture's layers are: {arch.describe()}"
-            )
-        matches = [index]
-    elif selector in _vocabulary(purpose):
-        matches = arch.kind_matches(selector, purpose)
-    else:
-        hint = did_you_mean(selector, arch.names) or did_you_mean(selector, _vocabulary(purpose))
-        kind = selector.rstrip("0123456789")
-        reason = (f"this architecture has no layer '{selector}'" if kind in LAYER_TYPES and kind != selector
-                  else f"'{selector}' is not a layer kind, layer name or position")
-        if selector == "all":
-            reason = "'all' selects layers for penalties only (l1/l2 'on'); name kinds or layers instead"
-        raise ModelError(
-            f"{what}: {reason}{hint}. The architecture's layers are: "
-            f"{arch.describe()}; selectors are a kind ({', '.join(list(LAYER_TYPES) + list(GROUP_KINDS))}), "
-            f"a layer name, {' or '.join(POSITIONS)}"
-            + (", or all." if purpose == "penalty" else ".")
-        )
-    if purpose == "penalty":
-        for index in matches:
-            if arch.layers[index].type not in KERNEL_KINDS and selector in arch.names + list(POSITIONS):
-                which = f"'{selector}'" if selector == arch.names[index] else f"'{selector}' ({arch.names[index]})"
-                raise ModelError(
-                    f"{what}: {which} has no kernel to penalize; "
-                    f"penalties apply to conv and dense layers (the architecture's layers are: "
-                    f"{arch.describe()})"
-                )
-        matches = [i for i in matches if arch.layers[i].type in KERNEL_KINDS]
-    return matches
-
-
-def _check_variant(variant: Variant) -> None:
-    if variant.on is not None and variant.l1 is None and variant.l2 is None:
-        raise ModelError(f"the variant sets on: {variant.on} but has no l1 or l2 penalty for it to apply to")
-    if variant.after is not None and variant.dropout is None and variant.batchnorm is None:
-        raise ModelError(
-            f"the variant sets after: {variant.after} but inserts no dropout or batchnorm for it to place"
-        )
-
-
 def _followed_by(layers: Sequence[Layer], index: int, kind: str) -> bool:
     """Whether the run of batchnorm/dropout layers right after ``index`` already has ``kind``."""
     for layer in layers[index + 1:]:
@@ -224,24 +94,12 @@ def resolve_layers(layers: Sequence[Layer], variant: Optional[Variant] = None) -
     before its activation), batchnorm, the split-off activation, dropout. A layer is not
     inserted where the base list (or another selector) already puts the same kind.
     """
-    arch = _Architecture(layers)
+    arch = Architecture(layers)
     variant = variant or Variant()
-    _check_variant(variant)
+    targets = variant_targets(arch, variant)
     base = arch.layers
-
-    l1 = _penalties(arch, variant.l1, variant.on, "l1")
-    l2 = _penalties(arch, variant.l2, variant.on, "l2")
-
-    batchnorm_after: set[int] = set()
-    if variant.batchnorm is not None:
-        after = variant.batchnorm.after if variant.batchnorm.after is not None else variant.after
-        selectors = after if after is not None else ["conv", "hidden_dense"]
-        batchnorm_after = set(_select(arch, selectors, "batchnorm after", "placement"))
-    dropout_after: set[int] = set()
-    if variant.dropout is not None:
-        after = variant.dropout.after if variant.dropout.after is not None else variant.after
-        selectors = after if after is not None else ["pool", "hidden_dense"]
-        dropout_after = set(_select(arch, selectors, "dropout after", "placement"))
+    l1, l2 = targets.l1, targets.l2
+    batchnorm_after, dropout_after = targets.batchnorm_after, targets.dropout_after
 
     entries: list[tuple[Layer, float, float, Optional[str]]] = []
     for index, layer in enumerate(base):
@@ -274,14 +132,6 @@ def resolve_layers(layers: Sequence[Layer], variant: Optional[Variant] = None) -
         ResolvedLayer(name=name, layer=layer, l1=float(f1), l2=float(f2), base_name=base_name)
         for name, (layer, f1, f2, base_name) in zip(names, entries)
     ]
-
-
-def _penalties(arch: _Architecture, penalty: Any, variant_on: Optional[list[str]], what: str) -> dict[int, float]:
-    if penalty is None:
-        return {}
-    on = penalty.on if penalty.on is not None else variant_on
-    indices = _select(arch, on if on is not None else ["all"], f"{what} on", "penalty")
-    return {index: float(penalty.factor) for index in indices}
 
 
 def resolved_to_dicts(resolved: Sequence[ResolvedLayer]) -> list[dict[str, Any]]:

@@ -96,16 +96,5 @@ def write_markdown(path: Path, data: ReportData, sections: list[Section]) -> Non
     write_text_atomic(path, text)  # last: the Markdown never links to a figure not yet written
 
 
-def command_report(folder: Path, output: Optional[Path], study: Optional[str], fmt: str) -> Path:
-    """``cnnlab report DIR [-o FILE] [--study NAME] [--format html|md]``: write it, say where."""
-    import time
-
-    started = time.perf_counter()
-    path = write_report(folder, output, study=study, format=fmt)
-    size = path.stat().st_size + sum(f.stat().st_size for f in figures_folder(path).glob("*.png")) * (fmt == "md")
-    print(f"Report written to {path} ({size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)")
-    return path
-
-
-__all__ = ["FORMATS", "ReportError", "command_report", "default_output", "figures_folder", "write_html", "write_markdown",
+__all__ = ["FORMATS", "ReportError", "default_output", "figures_folder", "write_html", "write_markdown",
            "write_report"]

@@ -7,7 +7,6 @@ model built is an untrained one per configuration, for its Keras-style summary.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +17,9 @@ import numpy as np
 from cnnlab.analysis.statistics import mean_interval
 from cnnlab.analysis.study import analyze
 from cnnlab.analysis.tables import ResultRow, result_rows
+from cnnlab.errors import StoreError
+from cnnlab.records import RunRecord, StudyRecord
+from cnnlab.store.artifacts import Examples, read_examples, read_predictions
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}
 
@@ -52,17 +54,6 @@ class ModelCard:
 
 
 @dataclass
-class Examples:
-    """A few evaluation images of one kind (correct, wrong, confident_wrong) as uint8 N x C x H x W."""
-
-    kind: str
-    images: np.ndarray
-    labels: np.ndarray
-    predicted: np.ndarray
-    confidence: np.ndarray
-
-
-@dataclass
 class Evaluation:
     """The best configuration's predictions on one split, from one representative run."""
 
@@ -94,8 +85,8 @@ class ReportData:
     """One study's report inputs. Sections read this; later sections may open ``folder`` again."""
 
     folder: Path
-    study: dict[str, Any]  # the store's study record (name, spec_text, spec, environment, wall_seconds)
-    runs: list[dict[str, Any]]
+    study: StudyRecord
+    runs: list[RunRecord]
     rows: list[ResultRow]
     curves: list[Curve]
     models: list[ModelCard]
@@ -108,17 +99,17 @@ class ReportData:
 
     @property
     def name(self) -> str:
-        return self.study["name"]
+        return self.study.name
 
     @property
     def spec(self) -> dict[str, Any]:
-        return self.study.get("spec") or {}
+        return self.study.spec or {}
 
     def first_with(self, key: str) -> Any:
         """The first run's value of ``key`` that is set (split sizes, class names, input shape)."""
         for run in self.runs:
-            if run.get(key):
-                return run[key]
+            if getattr(run, key):
+                return getattr(run, key)
         return None
 
 
@@ -128,12 +119,12 @@ CURVE_METRICS = ("train_accuracy", "val_accuracy", "train_loss", "val_loss")
 def gather(store: Any, study: Optional[str] = None) -> ReportData:
     """Read one study (the only one when ``study`` is None) and everything its report needs."""
     record = store.study(study)
-    runs = store.runs(record["name"])
+    runs = store.runs(record.name)
     rows = result_rows(runs)
-    by_id = {run["id"]: run for run in runs}
-    histories = {run["id"]: store.epochs(run["id"]) for run in runs if run["status"] == "done"}
+    by_id = {run.id: run for run in runs}
+    histories = {run.id: store.epochs(run.id) for run in runs if run.done}
     curves = [curve for row in rows if (curve := _curve(row, by_id, histories)) is not None]
-    analysis = analyze(store, record["name"])
+    analysis = analyze(store, record.name)
     metric = analysis.selection.metric if analysis.selection else "val_accuracy"
     evaluation, reason = _evaluation(store, rows, by_id, metric, analysis.selection)
     return ReportData(
@@ -177,21 +168,21 @@ def _curve(row: ResultRow, by_id: dict[str, dict], histories: dict[str, list[dic
                  mean, low if several else {}, high if several else {}, row.best_epoch)
 
 
-def _model_cards(rows: list[ResultRow], by_id: dict[str, dict]) -> list[ModelCard]:
+def _model_cards(rows: list[ResultRow], by_id: dict[str, RunRecord]) -> list[ModelCard]:
     from cnnlab.models import build_model, format_summary, summarize
     from cnnlab.spec.plan import RunConfig
 
     cards, first_position = [], {}
     for row in rows:
-        started = [by_id[r] for r in row.run_ids if by_id[r].get("input_shape") and by_id[r].get("class_names")]
-        first_position[row.configuration] = min(by_id[r]["position"] for r in row.run_ids)
+        started = [by_id[r] for r in row.run_ids if by_id[r].input_shape and by_id[r].class_names]
+        first_position[row.configuration] = min(by_id[r].position for r in row.run_ids)
         if not started:
             cards.append(ModelCard(row.configuration, None, reason="no run of it has started, so its input shape is unknown"))
             continue
         run = started[0]
         try:
-            config = RunConfig.model_validate(run["config"])
-            built = build_model(config.layer_list(), tuple(run["input_shape"]), len(run["class_names"]),
+            config = RunConfig.model_validate(run.config)
+            built = build_model(config.layer_list(), tuple(run.input_shape), len(run.class_names),
                                 variant=config.variant_spec)
         except Exception as error:  # a config that cannot be built failed its runs too; say so, don't stop
             cards.append(ModelCard(row.configuration, None, reason=f"the model cannot be built: {error}"))
@@ -203,7 +194,7 @@ def _model_cards(rows: list[ResultRow], by_id: dict[str, dict]) -> list[ModelCar
     return cards
 
 
-def _evaluation(store: Any, rows: list[ResultRow], by_id: dict[str, dict], metric: str,
+def _evaluation(store: Any, rows: list[ResultRow], by_id: dict[str, RunRecord], metric: str,
                 selection: Any) -> tuple[Optional[Evaluation], Optional[str]]:
     # One definition of "best": the analysis' selection on validation (never on test).
     best = next((row for row in rows if selection is not None and row.phase == "select"
@@ -214,37 +205,37 @@ def _evaluation(store: Any, rows: list[ResultRow], by_id: dict[str, dict], metri
     final = next((row for row in rows if row.phase == "final" and row.done and row.architecture == best.architecture
                   and row.variant == best.variant and row.sweep == best.sweep), None)
     source = final or best
-    done = sorted((by_id[r] for r in source.run_ids if by_id[r]["status"] == "done"),
-                  key=lambda run: (run.get(metric) if run.get(metric) is not None else float("-inf"), run["repeat"]))
+    done = sorted((by_id[r] for r in source.run_ids if by_id[r].done),
+                  key=lambda run: (run[metric] if run[metric] is not None else float("-inf"), run.repeat))
     run = done[(len(done) - 1) // 2]  # the median repeat: neither the luckiest seed nor the unluckiest
-    evaluation = Evaluation(best.configuration, metric, getattr(best, metric), best.done, run["id"], run["repeat"], len(done),
-                            class_names=[str(name) for name in run.get("class_names") or []],
-                            measured_test=run.get("test_accuracy") is not None, retrained=final is not None)
+    evaluation = Evaluation(best.configuration, metric, getattr(best, metric), best.done, run.id, run.repeat, len(done),
+                            class_names=[str(name) for name in run.class_names or []],
+                            measured_test=run.test_accuracy is not None, retrained=final is not None)
     _load_confusion(store, evaluation)
     _load_examples(store, evaluation)
     return evaluation, None
 
 
-def _load_npz(path: Optional[Path]) -> Optional[dict[str, np.ndarray]]:
+def _read(read: Any, path: Optional[Path]) -> Any:
+    """An evaluation file read by ``read``; None when it is missing or damaged (the report says so)."""
     if path is None:
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile):
+        return read(path)
+    except StoreError:
         return None
 
 
 def _load_confusion(store: Any, evaluation: Evaluation) -> None:
-    arrays = _load_npz(store.artifact_path(evaluation.run_id, "predictions"))
-    if arrays is None:
+    predictions = _read(read_predictions, store.artifact_path(evaluation.run_id, "predictions"))
+    if predictions is None:
         evaluation.confusion_reason = "the run's predictions file is missing or unreadable"
         return
-    split = next((s for s in evaluation.splits if f"{s}_labels" in arrays and len(arrays[f"{s}_labels"])), None)
+    split = next((s for s in evaluation.splits if s in predictions.splits and len(predictions.splits[s].labels)), None)
     if split is None:
         evaluation.confusion_reason = "the run has no predictions on a test or validation split"
         return
-    labels, probabilities = arrays[f"{split}_labels"], arrays[f"{split}_probabilities"]
+    labels, probabilities = predictions.splits[split].labels, predictions.splits[split].probabilities
     classes = max(len(evaluation.class_names), probabilities.shape[1], int(labels.max()) + 1)
     if len(evaluation.class_names) < classes:
         evaluation.class_names += [str(i) for i in range(len(evaluation.class_names), classes)]
@@ -254,18 +245,15 @@ def _load_confusion(store: Any, evaluation: Evaluation) -> None:
 
 
 def _load_examples(store: Any, evaluation: Evaluation) -> None:
-    arrays = _load_npz(store.artifact_path(evaluation.run_id, "examples"))
-    if arrays is None or "split" not in arrays:
+    examples = _read(read_examples, store.artifact_path(evaluation.run_id, "examples"))
+    if examples is None or examples.split is None:
         evaluation.examples_reason = "the run's example-images file is missing or unreadable"
         return
-    evaluation.examples_split = str(arrays["split"])
+    evaluation.examples_split = examples.split
     if evaluation.examples_split not in evaluation.splits:
         evaluation.examples_reason = (f"the run kept example images of the {SPLIT_WORDS.get(evaluation.examples_split, 'unknown')}"
                                       " split only, which this study does not measure")
         return
-    for kind in ("correct", "wrong", "confident_wrong"):
-        if f"{kind}_images" in arrays and len(arrays[f"{kind}_images"]):
-            evaluation.examples[kind] = Examples(kind, arrays[f"{kind}_images"], arrays[f"{kind}_labels"],
-                                                 arrays[f"{kind}_predicted"], arrays[f"{kind}_confidence"])
+    evaluation.examples.update((kind, group) for kind, group in examples.kinds.items() if len(group.images))
     if not evaluation.examples:
         evaluation.examples_reason = "the run kept no example images"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.metrics import format_value, words
 from cnnlab.report import figures
 from cnnlab.report.data import SPLIT_WORDS, ReportData
 from cnnlab.report.document import (
@@ -17,8 +18,8 @@ def best_configuration(data: ReportData) -> Section:
     evaluation = data.evaluation
     if evaluation is None:
         return Section.absent("best", title, f"{data.evaluation_reason}, so there is no best configuration to examine.")
-    metric_words = evaluation.metric.replace("val_", "validation ")
-    value = f"{100 * evaluation.value:.2f}%" if evaluation.metric.endswith("accuracy") else f"{evaluation.value:.4f}"
+    metric_words = words(evaluation.metric)
+    value = format_value(evaluation.metric, evaluation.value, percent_sign=True)
     what = "final retrain on train+val, run" if evaluation.retrained else "run"
     run_words = f"{what} {evaluation.run_id} (repeat {evaluation.repeat}" + (
         f", the median of its {evaluation.repeats} finished repeats on {metric_words})" if evaluation.repeats > 1 else ")")
@@ -37,14 +38,14 @@ def best_configuration(data: ReportData) -> Section:
         blocks += _per_class(evaluation.confusion, evaluation.class_names, split)
     else:
         blocks.append(Note(f"No confusion matrix: {evaluation.confusion_reason}."))
-    rows, titles = figures.evaluation_example_rows(evaluation)
-    if rows:
+    examples = figures.draw_evaluation_examples(evaluation)
+    if examples is not None:
         split = SPLIT_WORDS.get(evaluation.examples_split or "", "evaluation")
         blocks.append(Subheading("Examples", "examples"))
-        blocks.append(Figure("examples", figures.draw_examples(rows, titles, evaluation.class_names),
+        blocks.append(Figure("examples", examples.png_bytes,
                              f"Correctly and incorrectly classified {split} images with true and predicted class",
                              f"{split.capitalize()} images with their true class, the predicted class and the model's "
-                             "confidence (softmax probability) in it; green when right, red when wrong."))
+                             "confidence (softmax probability) in it; green when right, red when wrong.", scale=1.0))
         if "correct" in evaluation.examples and not any(k in evaluation.examples for k in ("wrong", "confident_wrong")):
             blocks.append(Note(f"No misclassified {split} images: every one was classified correctly."))
     else:

@@ -49,11 +49,11 @@ def _plural(amount: int, word: str) -> str:
 
 @section(order=10)
 def study_header(data: ReportData) -> Section:
-    env = data.study.get("environment") or {}
-    statuses = Counter(run["status"] for run in data.runs)
+    env = data.study.environment or {}
+    statuses = Counter(run.status for run in data.runs)
     facts: list[tuple[str, str]] = [("Study", data.name)]
-    if data.study.get("spec_path"):
-        facts.append(("Spec file", str(data.study["spec_path"])))
+    if data.study.spec_path:
+        facts.append(("Spec file", str(data.study.spec_path)))
     facts.append(("Runs", f"{len(data.runs)}" + (": " + ", ".join(f"{n} {s}" for s, n in statuses.most_common())
                                                  if data.runs else "")))
     facts += _dataset_facts(data)
@@ -68,24 +68,24 @@ def study_header(data: ReportData) -> Section:
             device += f", {env['threads']} CPU threads"
         facts.append(("Device", device))
     versions = [f"{name} {env[name]}" for name in ("python", "torch", "numpy") if env.get(name)]
-    code = sorted({run["code_version"] for run in data.runs if run.get("code_version")})
+    code = sorted({run.code_version for run in data.runs if run.code_version})
     if code:
         versions.append("cnnlab " + " / ".join(code))
     if versions:
         facts.append(("Versions", ", ".join(versions)))
-    trained = sum(run.get("train_seconds") or 0.0 for run in data.runs if run["status"] == "done")
-    facts.append(("Wall time", f"{duration(data.study.get('wall_seconds'))} in total"
+    trained = sum(run.train_seconds or 0.0 for run in data.runs if run.done)
+    facts.append(("Wall time", f"{duration(data.study.wall_seconds)} in total"
                   + (f" (training alone: {duration(trained)})" if trained else "")))
-    facts.append(("Dates", f"created {data.study.get('created_at', '?')}, last run {data.study.get('updated_at', '?')}"))
+    facts.append(("Dates", f"created {data.study.created_at}, last run {data.study.updated_at}"))
     report = ", ".join(f"{name} {version}" for name, version in data.versions.items())
     facts.append(("This report", f"built {data.built_at} from the store alone ({report})"))
     blocks: list[Block] = [Facts(facts)]
-    environments = {_machine_key(run["environment"]) for run in data.runs if run.get("environment")}
+    environments = {_machine_key(run.environment) for run in data.runs if run.environment}
     if len(environments) > 1:
         blocks.append(Note(f"The runs were trained in {len(environments)} different environments (machine, device or "
                            "versions); the facts above are those of the latest 'cnnlab run'."))
-    lines = data.study.get("spec_text", "").count("\n") + 1
-    blocks.append(Preformatted(data.study.get("spec_text", ""), f"Spec, verbatim ({_plural(lines, 'line')})", collapsed=True))
+    lines = data.study.spec_text.count("\n") + 1
+    blocks.append(Preformatted(data.study.spec_text, f"Spec, verbatim ({_plural(lines, 'line')})", collapsed=True))
     return Section("study", "Study", blocks)
 
 
@@ -101,7 +101,7 @@ def _dataset_facts(data: ReportData) -> list[tuple[str, str]]:
         where = f" ({dataset['path']})" if dataset.get("path") else ""
         facts.append(("Dataset", f"{dataset.get('name')}{where}; normalize: {dataset.get('normalize', 'unit')}; "
                                  f"augmentation: {augment}"))
-    sizes = [run["split_sizes"] for run in data.runs if run.get("split_sizes")]
+    sizes = [run.split_sizes for run in data.runs if run.split_sizes]
     if sizes:
         distinct = {tuple(sorted(s.items())) for s in sizes}
         split = ", ".join(f"{SPLIT_WORDS.get(name, name)} {size:,}" for name, size in
@@ -119,7 +119,7 @@ def _dataset_facts(data: ReportData) -> list[tuple[str, str]]:
 def _training_facts(data: ReportData) -> list[tuple[str, str]]:
     """Training settings as the runs used them (``--epochs`` and ``--limit-train`` override the spec)."""
     spec = data.spec
-    configs = [run["config"] for run in data.runs if run.get("config") and run.get("phase", "select") == "select"]
+    configs = [run.config for run in data.runs if run.config and run.phase == "select"]
     train = (configs[0].get("train") if configs else None) or spec.get("train") or {}
     if not train:
         return []
@@ -241,16 +241,16 @@ def _delta(value: Optional[float], reference: Optional[float]) -> Cell:
 
 
 def _unfinished(data: ReportData) -> list[Block]:
-    runs = [run for run in data.runs if run["status"] != "done"]
+    runs = [run for run in data.runs if not run.done]
     if not runs:
         return []
     from cnnlab.spec.plan import configuration_label
 
     rows = []
     for run in runs:
-        label = configuration_label(run["architecture"], run["variant"], run.get("sweep") or {}, run.get("phase", "select"))
-        error = (run.get("error") or "").strip()
-        rows.append([text(label), count(run["repeat"]), text(run["status"]), count(run.get("epochs_done")),
+        label = configuration_label(run.architecture, run.variant, run.sweep or {}, run.phase)
+        error = (run.error or "").strip()
+        rows.append([text(label), count(run.repeat), text(run.status), count(run.epochs_done),
                      text(error if len(error) <= 400 else error[:400] + "...")])
     return [Subheading("Runs that did not finish", "unfinished"),
             Table(["configuration", "repeat", "status", "epochs done", "error"], rows, anchor="unfinished-table"),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from cnnlab.analysis.comparisons import COMPARISON_COLUMNS, METRIC_WORDS, Comparison, comparison_cells
+from cnnlab.analysis.comparisons import COMPARISON_COLUMNS, Comparison, comparison_cells
 from cnnlab.analysis.statistics import mean_interval
+from cnnlab.metrics import is_percent, words
 from cnnlab.report import figures
 from cnnlab.report.data import Curve, ReportData
 from cnnlab.report.document import Block, Cell, Figure, Note, Paragraph, Section, Table, section, text
@@ -24,7 +25,7 @@ def findings(data: ReportData) -> Section:
     if analysis is None or not analysis.findings:
         return Section.absent("findings", title, "no run has finished, so there is nothing to conclude yet.")
     blocks: list[Block] = []
-    for kind, heading in (("selection", None), ("final", None), ("comparison", None), ("overfitting", None)):
+    for kind in ("selection", "final", "comparison", "overfitting"):
         items = [f for f in analysis.findings if f.kind == kind]
         blocks += [Paragraph(("• " if kind in ("comparison", "overfitting") else "") + f.text) for f in items]
     if any(c.n < 2 for c in analysis.comparisons):
@@ -40,9 +41,9 @@ def _comparison_table(comparisons: list[Comparison], metric: str, anchor: str) -
         d = comparison.test.difference
         rows.append([text(cells[0]), Cell(cells[1], comparison.n, True), Cell(cells[2], d.mean, True), text(cells[3]),
                      Cell(cells[4], comparison.test.p, True), Cell(cells[5], comparison.p_holm, True), text(cells[6])])
-    unit = "percentage points" if "accuracy" in metric or metric == "gap" else "loss"
+    unit = "percentage points" if is_percent(metric) else "loss"
     return Table(list(COMPARISON_COLUMNS), rows, anchor=anchor, sortable=True,
-                 caption=f"Difference in {METRIC_WORDS.get(metric, metric)} ({unit}), variant minus baseline.")
+                 caption=f"Difference in {words(metric)} ({unit}), variant minus baseline.")
 
 
 @section(order=25)
@@ -55,7 +56,7 @@ def comparisons(data: ReportData) -> Section:
     metric = analysis.comparisons[0].metric
     blocks: list[Block] = [
         Paragraph(f"Each variant against the baseline variant of the same architecture (and sweep point), "
-                  f"on {METRIC_WORDS.get(metric, metric)}."),
+                  f"on {words(metric)}."),
         _comparison_table(analysis.comparisons, metric, "comparisons-table"),
     ]
     if analysis.gap_comparisons:
@@ -69,7 +70,7 @@ def comparisons(data: ReportData) -> Section:
 @section(order=35)
 def cross_validation(data: ReportData) -> Section:
     title = "Cross-validation"
-    kfold = ((data.spec.get("evaluate") or {}).get("kfold")) or 0
+    kfold = data.study.setting("evaluate", "kfold", default=0)
     if kfold < 2:
         return Section.absent("kfold", title, "the study uses a fixed validation split (evaluate.kfold is 0).")
     results = [r for r in (data.analysis.results if data.analysis else []) if r.phase == "select" and r.fold is not None]

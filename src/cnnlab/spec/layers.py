@@ -167,8 +167,7 @@ def _tag(value: Any) -> Optional[str]:
 
 
 def _item_model(cls: type[Layer]) -> type[SpecModel]:
-    item = type(f"{cls.__name__}Item", (SpecModel,), {"__annotations__": {cls.type: cls}})
-    return item
+    return type(f"{cls.__name__}Item", (SpecModel,), {"__annotations__": {cls.type: cls}})
 
 
 _ITEM_MODELS = {name: _item_model(cls) for name, cls in LAYER_TYPES.items()}

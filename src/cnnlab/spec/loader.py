@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import yaml
 from pydantic import ValidationError
 
 from cnnlab.errors import SpecError
 from cnnlab.spec.base import short_repr
+from cnnlab.spec.selectors import selector_problems
 from cnnlab.spec.study import Study
 
 # A spec is a few hundred lines; these bounds stop hostile documents (huge files, alias
@@ -188,6 +189,15 @@ def _message(error: dict[str, Any]) -> str:
     return msg
 
 
+def _where(source: str, lines: dict[Path_, int], path: Path_) -> str:
+    """``file:line`` of a field path, or of its nearest parent the YAML has."""
+    line = lines.get(path)
+    while line is None and path:
+        path = path[:-1]
+        line = lines.get(path)
+    return f"{source}:{line}" if line else source
+
+
 def validation_errors(error: ValidationError, data: Any, lines: dict[Path_, int], source: str) -> list[str]:
     """One line per problem: ``file:line: field.path: expected ...; found ...``."""
     grouped: dict[tuple[Any, ...], list[str]] = {}
@@ -203,13 +213,7 @@ def validation_errors(error: ValidationError, data: Any, lines: dict[Path_, int]
             messages.append(message)
     out = []
     for path, messages in grouped.items():
-        line = lines.get(path)
-        probe = path
-        while line is None and probe:
-            probe = probe[:-1]
-            line = lines.get(probe)
-        where = f"{source}:{line}" if line else source
-        out.append(f"{where}: {_format_path(path)}: {' — or: '.join(messages[:3])}")
+        out.append(f"{_where(source, lines, path)}: {_format_path(path)}: {' — or: '.join(messages[:3])}")
     return out
 
 
@@ -219,9 +223,14 @@ def parse_study(data: Any, source: str = "<spec>", lines: dict[Path_, int] | Non
         raise SpecError(f"{source}: a study spec is a mapping with keys name, dataset, architectures, ...; found {type(data).__name__}")
     try:
         try:
-            return Study.model_validate(data)
+            study = Study.model_validate(data)
         except ValidationError as error:
             problems = validation_errors(error, data, lines or {}, source)
+        else:
+            problems = [f"{_where(source, lines or {}, path)}: {_format_path(path)}: {message}"
+                        for path, message in selector_problems(study)]
+            if not problems:
+                return study
     except RecursionError:
         raise SpecError(f"{source}: the document nests too deeply") from None
     except UnicodeEncodeError:  # a Python str with an unpaired surrogate, given to the API
@@ -249,3 +258,14 @@ def load_study(path: str | Path) -> tuple[Study, str]:
     if data is None:
         raise SpecError(f"{path}: the file is empty; see examples/quickstart.yaml for a study spec")
     return parse_study(data, str(path), lines), text
+
+
+def load_spec(spec: Any) -> tuple[Study, str, Optional[str]]:
+    """A study from a file path, a dict or a ``Study``; with its text and its path (None when
+    it was not read from a file)."""
+    if isinstance(spec, Study):
+        return spec, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), None
+    if isinstance(spec, Mapping):
+        return parse_study(dict(spec), "<dict>"), yaml.safe_dump(dict(spec), sort_keys=False), None
+    study, text = load_study(spec)
+    return study, text, str(spec)

@@ -16,9 +16,11 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, ValidationError
 
-from cnnlab.errors import SpecError
+from cnnlab.errors import ModelError, SpecError
 from cnnlab.spec.base import SpecModel, short_repr
 from cnnlab.spec.layers import Layer, LayerItem, base_names, item_layer, layer_item
+from cnnlab.spec.selectors import Architecture, sweep_targets
+from cnnlab.spec.overrides import apply_overrides
 from cnnlab.spec.study import Dataset, Study, Train, Variant
 
 
@@ -95,28 +97,17 @@ def derive_seed(study_seed: int, repeat: int, fold: Optional[int] = None) -> int
 
 # ---------------------------------------------------------------- sweeps
 
-_KIND_ALIASES = {"pool": ("maxpool", "avgpool"), "hidden_dense": ("dense",)}
-
-
-def _layer_matches(selector: str, name: str, layer: Layer, is_classifier: bool) -> bool:
-    if selector == name:
-        return True
-    kinds = _KIND_ALIASES.get(selector, (selector,))
-    if layer.type not in kinds:
-        return False
-    # A sweep of dense.units must not change the classifier's size (the number of classes).
-    return not (layer.type == "dense" and is_classifier)
-
-
 def apply_layer_override(layers: list[Layer], key: str, value: Any) -> list[Layer]:
     """Set ``field`` on every layer the selector names (``conv.kernel``, ``conv2.filters``)."""
-    selector, _, field = key.partition(".")
+    field = key.partition(".")[2]
+    try:
+        targets = set(sweep_targets(Architecture(layers), key))
+    except ModelError as error:
+        raise SpecError(str(error)) from None
     names = base_names(layers)
-    classifier = max(i for i, layer in enumerate(layers) if layer.type == "dense")
-    out, matched = [], False
+    out = []
     for index, (name, layer) in enumerate(zip(names, layers)):
-        if _layer_matches(selector, name, layer, index == classifier):
-            matched = True
+        if index in targets:
             body = layer.model_dump()
             body[field] = value
             try:
@@ -125,8 +116,6 @@ def apply_layer_override(layers: list[Layer], key: str, value: Any) -> list[Laye
                 first = error.errors()[0]
                 raise SpecError(f"sweep '{key}': value {short_repr(value)} is not valid for {name}: {first['msg']}") from None
         out.append(layer)
-    if not matched:
-        raise SpecError(f"sweep '{key}': no layer matches '{selector}' (layers: {', '.join(names)})")
     return out
 
 
@@ -198,10 +187,13 @@ def expand(
 
     ``epochs`` and ``precision`` replace the spec's train settings (a sweep over them still wins).
     """
+    flags = {"train.epochs": ("--epochs", epochs), "train.precision": ("--precision", precision)}
+    given = {key: value for key, (_, value) in flags.items() if value is not None}
+    if given:
+        named = " ".join(f"{flags[key][0]} {value}" for key, value in given.items())
+        study = apply_overrides(study, given, f"the command line ({named})")
     check_plan_size(study)
-    train = study.train if epochs is None else study.train.model_copy(update={"epochs": epochs})
-    if precision is not None:
-        train = train.model_copy(update={"precision": precision})
+    train = study.train
     split_seed = study.dataset.split.seed if study.dataset.split.seed is not None else study.seed
     kfold = study.evaluate.kfold
     folds: list[Optional[int]] = list(range(kfold)) if kfold else [None]

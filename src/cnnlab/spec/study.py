@@ -13,7 +13,8 @@ from pydantic_core import PydanticCustomError
 
 from cnnlab.registry import did_you_mean
 from cnnlab.spec.base import SpecModel, pair, short_repr
-from cnnlab.spec.layers import LAYER_TYPES, MAX_UNITS, LayerItem, Pair, item_layer
+from cnnlab.spec.layers import LAYER_TYPES, LayerItem, Pair, item_layer
+from cnnlab.spec.selectors import layer_kind, vocabulary
 
 # Kept here rather than imported from cnnlab.data because the spec is the first stage;
 # a test checks this list against the dataset registry.
@@ -156,7 +157,8 @@ class Variant(SpecModel):
     layer and each hidden dense; batchnorm after each conv and each hidden dense).
     Selectors: a kind (conv, pool, maxpool, avgpool, dense, flatten, classifier), a layer
     name (conv1, dense2), ``last_feature`` (the end of the convolutional part) or
-    ``pre_classifier`` (what feeds the classifier: the last hidden dense or flatten).
+    ``pre_classifier`` (what feeds the classifier: the last hidden dense or flatten); see
+    ``cnnlab.spec.selectors``, which interprets them and checks them when the spec loads.
     """
 
     l1: Annotated[Optional[Penalty], _scalar_to("factor")] = None
@@ -325,7 +327,6 @@ class Study(SpecModel):
 SWEEPABLE_TRAIN = {"batch_size", "epochs", "init", "precision", "optimizer.name", "optimizer.lr",
                    "optimizer.momentum", "optimizer.weight_decay", "schedule.name", "schedule.factor",
                    "schedule.every"}
-LAYER_KIND_SELECTORS = {"conv", "pool", "maxpool", "avgpool", "dense", "hidden_dense", "dropout", "batchnorm"}
 
 
 def check_sweep_key(key: str) -> None:
@@ -342,12 +343,11 @@ def check_sweep_key(key: str) -> None:
                 {"field": field, "hint": did_you_mean(field, sorted(SWEEPABLE_TRAIN)), "known": ", ".join(sorted(SWEEPABLE_TRAIN))},
             )
         return
-    kind = head.rstrip("0123456789")
-    kind = {"pool": "maxpool", "hidden_dense": "dense"}.get(kind, kind)
-    if kind not in LAYER_TYPES:
+    kind = layer_kind(head)
+    if kind is None or head == "classifier":
         raise PydanticCustomError(
             "sweep_key", "sweep key '{key}': '{head}' is neither 'train' nor a layer kind or name{hint}",
-            {"key": key, "head": head, "hint": did_you_mean(head, sorted(LAYER_KIND_SELECTORS | {"train"}))},
+            {"key": key, "head": head, "hint": did_you_mean(head, sorted(vocabulary("sweep") + ["train"]))},
         )
     fields = LAYER_TYPES[kind].model_fields
     if field not in fields:

@@ -18,7 +18,7 @@ sub-folder per run id (weights, resumable checkpoint, predictions). Tables:
   the run is unfinished; loaded with ``weights_only=True``), ``predictions`` (npz: labels and
   softmax outputs of the val and test splits), ``examples`` (npz: a few correctly and wrongly
   classified evaluation images as uint8 with labels, predictions and confidences, so the report
-  can show them without the dataset).
+  can show them without the dataset); ``cnnlab.store.artifacts`` writes and reads those two.
 """
 
 SCHEMA_VERSION = 1

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import shutil
-import pickle
 import sqlite3
-import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,13 +17,13 @@ import torch
 
 from cnnlab.errors import StoreError
 from cnnlab.fsutil import remove_stale_temporaries, write_bytes_atomic
+from cnnlab.records import RunRecord, StudyRecord
+from cnnlab.store.artifacts import read_weights
 from cnnlab.store.schema import EPOCH_COLUMNS, METRIC_COLUMNS, SCHEMA, SCHEMA_VERSION
 
 DB_NAME = "cnnlab.sqlite"
 ARTIFACTS = "artifacts"
 CHECKPOINT_FILE = "checkpoint.pt"
-MAX_EPOCHS = 100_000  # train.epochs' upper bound in the spec
-CHECKPOINT_KEYS = {"format", "epochs_done", "model", "optimizer", "schedule", "rng_torch", "rng_data", "history"}
 
 
 def now() -> str:
@@ -156,11 +153,11 @@ class Store:
         with self.transaction() as db:
             db.execute("UPDATE studies SET wall_seconds = wall_seconds + ? WHERE name = ?", (seconds, name))
 
-    def studies(self) -> list[dict[str, Any]]:
+    def studies(self) -> list[StudyRecord]:
         rows = self.db.execute("SELECT * FROM studies ORDER BY created_at, name").fetchall()
-        return [_study_record(row) for row in rows]
+        return [StudyRecord.from_row(row) for row in rows]
 
-    def study(self, name: Optional[str] = None) -> dict[str, Any]:
+    def study(self, name: Optional[str] = None) -> StudyRecord:
         """One study by name; without a name, the only study (an error when there are several)."""
         studies = self.studies()
         if name is None:
@@ -188,12 +185,12 @@ class Store:
                      config.repeat, config.fold, config.phase, config.seed, _json(config.model_dump(mode="json")), stamp),
                 )
 
-    def run(self, run_id: str) -> Optional[dict[str, Any]]:
+    def run(self, run_id: str) -> Optional[RunRecord]:
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return _run_record(row) if row else None
+        return RunRecord.from_row(row) if row else None
 
-    def runs(self, study: Optional[str] = None, status: Optional[str] = None) -> list[dict[str, Any]]:
-        """Runs as plain dicts (JSON fields parsed), in plan order."""
+    def runs(self, study: Optional[str] = None, status: Optional[str] = None) -> list[RunRecord]:
+        """Runs as typed records (JSON fields parsed), in plan order."""
         query, args = "SELECT * FROM runs WHERE 1=1", []
         if study is not None:
             query += " AND study = ?"
@@ -202,7 +199,7 @@ class Store:
             query += " AND status = ?"
             args.append(status)
         rows = self.db.execute(query + " ORDER BY study, position", args).fetchall()
-        return [_run_record(row) for row in rows]
+        return [RunRecord.from_row(row) for row in rows]
 
     def start_run(self, run_id: str, info: dict[str, Any]) -> None:
         """Mark a run running and record what it is about to train with."""
@@ -296,25 +293,15 @@ class Store:
         return [dict(row) for row in rows]
 
     def save_checkpoint(self, run_id: str, data: bytes) -> Path:
-        """Store a checkpoint (``serialize_state`` bytes), replacing the previous one atomically."""
+        """Store a checkpoint's bytes, replacing the previous one atomically. They are opaque here:
+        ``cnnlab.train.checkpoint`` writes and parses them."""
         return self.save_artifact(run_id, "checkpoint", CHECKPOINT_FILE, data)
 
-    def load_checkpoint(self, run_id: str) -> Optional[dict[str, Any]]:
-        """The run's resumable state, or None; read with ``weights_only=True`` (nothing executes)."""
-        path = self.artifact_path(run_id, "checkpoint")
-        if path is None:
-            return None
-        return load_state(path, CHECKPOINT_KEYS, "checkpoint")
-
     def checkpoint_bytes(self, run_id: str) -> Optional[bytes]:
-        """The run's checkpoint file as it is (the worker that resumes parses it), or None.
-
-        Checked here first, so that a damaged or foreign file is refused naming its path.
-        """
+        """The run's checkpoint file as it is (unparsed: whoever resumes parses it), or None."""
         path = self.artifact_path(run_id, "checkpoint")
         if path is None:
             return None
-        load_state(path, CHECKPOINT_KEYS, "checkpoint")
         return path.read_bytes()
 
     def drop_checkpoint(self, run_id: str) -> None:
@@ -325,85 +312,15 @@ class Store:
             path.unlink(missing_ok=True)
 
     def save_weights(self, run_id: str, data: bytes) -> Path:
-        """Store final weights (``serialize_weights`` bytes)."""
+        """Store final weights (safetensors bytes, from ``cnnlab.store.artifacts.serialize_weights``)."""
         return self.save_artifact(run_id, "weights", "weights.safetensors", data)
 
     def load_weights(self, run_id: str) -> dict[str, torch.Tensor]:
-        from safetensors.torch import load_file
-
+        """A finished run's final weights (a StoreError when it has none or they are damaged)."""
         path = self.artifact_path(run_id, "weights")
         if path is None:
             raise StoreError(f"run {run_id} has no saved weights (is it finished? see 'cnnlab ls {self.folder}')")
-        try:
-            return load_file(str(path))
-        except Exception as error:  # safetensors raises its own types for damaged files
-            raise StoreError(f"{path}: not a readable safetensors weights file ({error})") from None
-
-
-def serialize_state(state: dict[str, Any]) -> bytes:
-    """A checkpoint file's bytes (``torch.save`` of tensors and plain data; read back with weights_only)."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
-
-
-def serialize_weights(state_dict: dict[str, torch.Tensor]) -> bytes:
-    """A safetensors file's bytes."""
-    from safetensors.torch import save
-
-    return save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
-
-
-def load_state(source: Path | bytes, required: set[str], what: str) -> dict[str, Any]:
-    """Load a torch-saved dict (a file or its bytes) safely; refuse anything that is not the expected kind."""
-    path = source if isinstance(source, Path) else f"the {what} of this run"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not the user's business
-            state = torch.load(source if isinstance(source, Path) else io.BytesIO(source), map_location="cpu",
-                               weights_only=True)
-    except pickle.UnpicklingError:
-        # torch's own message suggests weights_only=False, i.e. running the file's code: never.
-        raise StoreError(f"{path}: not a valid {what}: it asks to load objects other than tensors and plain data, "
-                         "which could run code, so it was refused and nothing in it ran; delete it or rerun with --force") from None
-    except Exception as error:  # a damaged or cut file
-        raise StoreError(f"{path}: not a valid {what} ({type(error).__name__}: {str(error)[:200]}); "
-                         "delete it or rerun with --force") from None
-    if not isinstance(state, dict) or not required <= set(state):
-        raise StoreError(f"{path}: not a cnnlab {what} (expected a dict with {', '.join(sorted(required))}); "
-                         "delete it or rerun with --force")
-    problem = _CHECKS.get(what, lambda state: None)(state)
-    if problem:
-        raise StoreError(f"{path}: not a cnnlab {what} ({problem}); delete it or rerun with --force")
-    return state
-
-
-def _tensors(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
-
-
-def _checkpoint_problem(state: dict[str, Any]) -> Optional[str]:
-    """What makes a dict with the checkpoint's keys unusable for a resume, or None."""
-    done = state["epochs_done"]
-    if not isinstance(done, int) or isinstance(done, bool) or not 0 < done <= MAX_EPOCHS:
-        return f"epochs_done is {str(done)[:40]!r}, not a number of epochs"
-    if not _tensors(state["model"]):
-        return "its model is not a state dict of named tensors"
-    for key in ("rng_torch", "rng_data"):
-        if not isinstance(state[key], torch.Tensor):
-            return f"{key} is not a random generator state"
-    if not isinstance(state["optimizer"], dict) or not isinstance(state["schedule"], dict):
-        return "its optimizer or schedule state is not a dict"
-    history = state["history"]
-    if not isinstance(history, list) or len(history) > done or not all(isinstance(h, dict) for h in history):
-        return f"its history is not a list of at most {done} per-epoch records"
-    for key in ("best_model",):
-        if state.get(key) is not None and not _tensors(state[key]):
-            return f"{key} is not a state dict of named tensors"
-    return None
-
-
-_CHECKS = {"checkpoint": _checkpoint_problem}
+        return read_weights(path)
 
 
 def _read_only_uri(path: Path) -> str:
@@ -411,19 +328,3 @@ def _read_only_uri(path: Path) -> str:
     holds commits a killed writer never merged, which only a regular read-only open sees."""
     wal = path.with_name(path.name + "-wal")
     return path.resolve().as_uri() + ("?mode=ro" if wal.exists() and wal.stat().st_size else "?mode=ro&immutable=1")
-
-
-def _run_record(row: sqlite3.Row) -> dict[str, Any]:
-    record = dict(row)
-    for key in ("sweep_json", "config_json", "split_sizes_json", "input_shape_json", "class_names_json", "environment_json"):
-        value = record.pop(key)
-        record[key[:-5]] = json.loads(value) if value else None
-    return record
-
-
-def _study_record(row: sqlite3.Row) -> dict[str, Any]:
-    record = dict(row)
-    for key in ("spec_json", "environment_json"):
-        value = record.pop(key)
-        record[key[:-5]] = json.loads(value) if value else None
-    return record

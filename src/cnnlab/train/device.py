@@ -48,45 +48,29 @@ def configure_threads(threads: Optional[int]) -> int:
     return count
 
 
+# CNNLAB_BF16=emulated: treat bf16 as emulated on a CPU that has bf16 instructions. With oneDNN's
+# ONEDNN_MAX_CPU_ISA=AVX2 it reproduces an AVX2-only machine (slow bf16) on an AVX-512 one.
+BF16_SWITCH = "CNNLAB_BF16"
+
+
 def bf16_is_native(device: torch.device) -> bool:
-    """Whether bf16 autocast runs on bf16 hardware here (elsewhere it is emulated, and slower)."""
+    """Whether bf16 autocast runs on bf16 hardware here (elsewhere it is emulated, and slower).
+
+    A CPU counts as native when it has AVX-512 bf16 or AMX bf16 instructions, unless the
+    environment variable ``CNNLAB_BF16=emulated`` says to treat bf16 as emulated anyway (read at
+    each call); tests and benchmarks then shrink or skip their bf16 parts as they would on an
+    AVX2-only CPU. Together with ``ONEDNN_MAX_CPU_ISA=AVX2`` it reproduces such a machine.
+    """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
+    if os.environ.get(BF16_SWITCH, "").strip().lower() == "emulated":
+        return False
     try:
         with open("/proc/cpuinfo") as handle:
             flags = next((line for line in handle if line.startswith("flags")), "").split()
     except OSError:
         flags = []
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-# glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_allocator_tuned = False
-
-
-def tune_allocator() -> bool:
-    """Keep freed activation buffers in the heap instead of handing them back to the kernel.
-
-    glibc serves blocks above its mmap threshold with fresh mmap()s and unmaps them on free, so
-    every training step page-faults its multi-megabyte activations and gradients in again: on
-    CIFAR-sized nets that was 30-35 % of a step (measured with benchmarks/speed.py). Raising the
-    mmap threshold to glibc's maximum (32 MiB) and the trim threshold keeps that memory mapped
-    and reused. Peak memory is unchanged; memory is returned when the process exits. Does
-    nothing (and returns False) where the C library is not glibc.
-    """
-    global _allocator_tuned
-    if _allocator_tuned:
-        return True
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30) == 1
-    except (OSError, AttributeError):
-        return False
-    _allocator_tuned = ok
-    return ok
 
 
 def environment(device: torch.device) -> dict[str, Any]:

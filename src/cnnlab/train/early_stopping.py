@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from cnnlab.metrics import higher_is_better
 from cnnlab.spec.study import EarlyStopping
 
 
@@ -15,7 +16,7 @@ def is_better(monitor: str, value: float, best: Optional[float], min_delta: floa
         return False
     if best is None:
         return True
-    if monitor.endswith("accuracy"):
+    if higher_is_better(monitor):
         return value > best + min_delta
     return value < best - min_delta
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnlab.errors import TrainError
+from cnnlab.metrics import higher_is_better
 from cnnlab.registry import Registry
 from cnnlab.spec.study import Schedule
 
@@ -86,10 +87,10 @@ class PlateauSchedule(LRSchedule):
         value = logs.get(self.spec.monitor)
         if value is None or not math.isfinite(value):
             return
-        higher_is_better = self.spec.monitor.endswith("accuracy")
         best = self.state["best"]
         improved = best is None or (
-            value > best + self.spec.min_delta if higher_is_better else value < best - self.spec.min_delta
+            value > best + self.spec.min_delta if higher_is_better(self.spec.monitor)
+            else value < best - self.spec.min_delta
         )
         if improved:
             self.state["best"], self.state["wait"] = value, 0

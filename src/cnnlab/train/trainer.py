@@ -22,15 +22,12 @@ from cnnlab.errors import TrainError
 from cnnlab.models import BuiltModel
 from cnnlab.spec.study import Train
 from cnnlab.train.batches import Normalizer, shuffled_batches
+from cnnlab.train.checkpoint import CHECKPOINT_FORMAT, check_format
 from cnnlab.train.early_stopping import EarlyStopper, is_better
-from cnnlab.train.device import tune_allocator
 from cnnlab.train.evaluation import EvalResult, evaluate
-from cnnlab.train.fast_forward import FastForward
+from cnnlab.train.fast import training_path
 from cnnlab.train.optimizers import build_optimizer
 from cnnlab.train.schedules import build_schedule
-
-# 2: flatten is in Keras' height-width-channel order, so a dense kernel after it means another thing.
-CHECKPOINT_FORMAT = 2
 
 
 class Diverged(Exception):
@@ -96,20 +93,18 @@ class Trainer:
         if len(data.train) == 0:
             raise TrainError("the training split is empty")
         self.built = built
-        if device.type == "cpu":
-            tune_allocator()
-        # Convolutions run in channels-last (NHWC), oneDNN's native layout; flatten is then a view.
-        self.memory_format = torch.channels_last if _has_conv(built) else torch.contiguous_format
+        path = training_path(built, device, spec.optimizer.name)  # the fast path, unless CNNLAB_FAST=0
+        self.memory_format = path.memory_format
         self.model = built.module.to(device, memory_format=self.memory_format)
-        self.forward = FastForward(built)
+        self.forward = path.forward
         self.has_penalty = bool(built.penalized)
         self.data = data
         self.spec = spec
         self.seed = seed
         self.device = device
         self.callbacks = list(callbacks)
-        self.eval_batch_size = eval_batch_size or evaluation_batch_size(built)
-        self.optimizer = build_optimizer(self.model.parameters(), spec.optimizer)
+        self.eval_batch_size = eval_batch_size or path.eval_batch_size
+        self.optimizer = build_optimizer(self.model.parameters(), spec.optimizer, path.optimizer_options)
         self.schedule = build_schedule(spec.schedule, spec.optimizer.lr, spec.epochs)
         self.stopper = EarlyStopper(spec.early_stopping) if spec.early_stopping else None
         self.generator = torch.Generator().manual_seed(seed)
@@ -132,7 +127,8 @@ class Trainer:
     # ------------------------------------------------------------ state
 
     def state_dict(self, epoch: int) -> dict[str, Any]:
-        """Everything needed to continue after ``epoch`` as if never interrupted."""
+        """Everything needed to continue after ``epoch`` as if never interrupted (a checkpoint's
+        content: ``checkpoint.serialize_state`` turns it into the file's bytes)."""
         return {
             "format": CHECKPOINT_FORMAT,
             "epochs_done": epoch + 1,
@@ -147,8 +143,8 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise TrainError(f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}; rerun with --force")
+        """Continue from a parsed checkpoint (``checkpoint.parse_checkpoint``) of this format."""
+        check_format(state)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
@@ -268,24 +264,6 @@ class Trainer:
         result = TrainResult(self.history, best_epoch, stopped, restored, final, probabilities)
         self._emit("on_train_end", result)
         return result
-
-
-# Evaluation batches are as large as this budget for the largest activation allows (32 to 1,024
-# images). Bigger is not faster once that activation leaves the CPU's last-level cache: measured
-# on a 32 MB L3 (benchmarks/speed.py's models, 2 threads), A2 evaluated 16,700 img/s at batch 64
-# and 7,800 at 291 (a 64 MB budget), B2+BN 8,200 at 32 and 3,800 at 291; tiny nets (C's MNIST net,
-# 47,000 img/s at 1,024) keep their big batches.
-EVAL_ACTIVATION_BYTES = 16 * 1024 * 1024
-
-
-def evaluation_batch_size(built: BuiltModel) -> int:
-    """Images per no-grad evaluation batch for this model (32 to 1,024)."""
-    largest = max((math.prod(info.output_shape) for info in built.layers), default=1) * 4
-    return int(min(1024, max(32, EVAL_ACTIVATION_BYTES // largest)))
-
-
-def _has_conv(built: BuiltModel) -> bool:
-    return any(info.kind == "conv" for info in built.layers)
 
 
 def best_history_epoch(history: list[dict[str, float]], monitor: str) -> int:

@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.models import build_model
-from cnnlab.train import max_pool
-from cnnlab.train.fast_forward import FastForward
+from cnnlab.train.fast import FastForward, max_pool
 
 from tests.models import architectures as arch
 from tests.models.architectures import CIFAR10, layers
@@ -96,8 +95,7 @@ def _in_fresh_process(tmp_path: Path, env: dict[str, str]) -> str:
     script = textwrap.dedent("""
         import torch
         from cnnlab.models import build_model
-        from cnnlab.train import max_pool
-        from cnnlab.train.fast_forward import FastForward
+        from cnnlab.train.fast import FastForward, max_pool
         from tests.models import architectures as arch
         from tests.models.architectures import CIFAR10, layers
         built = build_model(layers(arch.A2), CIFAR10, 10, generator_seed=0)
@@ -107,7 +105,7 @@ def _in_fresh_process(tmp_path: Path, env: dict[str, str]) -> str:
         print("kernel" if max_pool.available() else "pytorch")
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          cwd=Path(__file__).resolve().parents[2],
+                          cwd=Path(__file__).resolve().parents[3],
                           env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), **env})
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()

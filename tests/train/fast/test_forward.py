@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cnnlab.models import build_model
-from cnnlab.train.fast_forward import FastForward
+from cnnlab.train.fast import FastForward
 
 from tests.models import architectures as arch
 from tests.models.architectures import CIFAR10, MNIST, layers, variant

@@ -9,7 +9,7 @@ through ``FastForward`` instead, which computes the same function with fewer pas
   (``max(act(x)) == act(max(x))``), on a quarter of the values;
 - the activation of a conv or dense layer (and one directly after batch norm or pooling)
   runs in place: none of those layers' backward passes reads its output;
-- float32 dense layers on the CPU multiply through oneDNN rather than MKL (``onednn_dense.py``);
+- float32 dense layers on the CPU multiply through oneDNN rather than MKL (``dense.py``);
 - 2x2 max pooling of channels-last CPU tensors runs a small compiled kernel (``max_pool.py``)
   that stores one byte per output and writes each gradient once;
 - with ``channels_last`` the convolutions run in oneDNN's native NHWC layout, and flatten,
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from cnnlab.models.build import BuiltModel
 from cnnlab.models.layers import LEAKY_RELU_SLOPE
-from cnnlab.train import max_pool, onednn_dense
+from cnnlab.train.fast import dense, max_pool
 
 # Non-decreasing activations commute with max pooling. GELU is not monotonic; it never moves.
 _MONOTONIC = {"relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear"}
@@ -65,7 +65,7 @@ def _split(module: nn.Module) -> tuple[list[nn.Module], bool]:
 
 
 def _chain(modules: list[nn.Module]) -> Step:
-    modules = [onednn_dense.dense(m) if isinstance(m, nn.Linear) else m for m in modules]
+    modules = [dense.dense(m) if isinstance(m, nn.Linear) else m for m in modules]
     if len(modules) == 1:
         return modules[0]
 

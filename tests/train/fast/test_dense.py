@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnlab.train import onednn_dense
+from cnnlab.train.fast import dense
 
-needs_op = pytest.mark.skipif(onednn_dense._op() is None, reason="this torch has no usable oneDNN linear op")
+needs_op = pytest.mark.skipif(dense._op() is None, reason="this torch has no usable oneDNN linear op")
 
 
 @needs_op
@@ -21,7 +21,7 @@ def test_outputs_and_all_three_gradients_match_f_linear(shape, bias):
     module = torch.nn.Linear(k, m, bias=bias)
     grad = torch.randn(n, m, generator=generator)
     ours_x, theirs_x = x.clone().requires_grad_(), x.clone().requires_grad_()
-    ours = onednn_dense.dense(module)(ours_x)
+    ours = dense.dense(module)(ours_x)
     ours.backward(grad)
     ours_grads = [p.grad.clone() for p in module.parameters()]
     module.zero_grad()
@@ -38,7 +38,7 @@ def test_bf16_autocast_and_other_dtypes_keep_pytorchs_path():
     module = torch.nn.Linear(8, 3)
     x = torch.randn(4, 8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not onednn_dense.applies(x, module.weight)
-        assert onednn_dense.dense(module)(x).dtype == torch.bfloat16
-    assert not onednn_dense.applies(x.double(), module.weight.double())
-    assert not onednn_dense.applies(torch.randn(2, 3, 8), module.weight)
+        assert not dense.applies(x, module.weight)
+        assert dense.dense(module)(x).dtype == torch.bfloat16
+    assert not dense.applies(x.double(), module.weight.double())
+    assert not dense.applies(torch.randn(2, 3, 8), module.weight)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, Optional
 
 from cnnlab.errors import SpecError
 
@@ -18,8 +19,17 @@ DESCRIPTION = (
 )
 
 
+def add_explain(commands: Any) -> argparse.ArgumentParser:
+    """The ``explain`` subcommand and its options."""
+    explain = commands.add_parser("explain", help=HELP, description=DESCRIPTION,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(explain)
+    explain.set_defaults(handler=command_explain)
+    return explain
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``cnnlab explain`` (cli.py adds the subcommand and calls this)."""
+    """The options of ``cnnlab explain`` (also on a bare parser, as the tests build one)."""
     parser.add_argument("folder", type=Path, help="an output folder of 'cnnlab run'")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--run", metavar="ID", help="the run to explain (its id or a unique prefix; see 'cnnlab ls DIR --runs')")
@@ -54,18 +64,18 @@ def command_explain(args: argparse.Namespace) -> int:
         else:
             study = store.study(args.study)["name"]
             record = best_run(store, study)
-            accuracy = record["val_accuracy"]
-            print(f"explaining the best run {record['id']} ({record['architecture']}/{record['variant']}"
+            accuracy = record.val_accuracy
+            print(f"explaining the best run {record.id} ({record.architecture}/{record.variant}"
                   + (f", val acc {100 * accuracy:.2f}%" if accuracy is not None else "") + ")", file=sys.stderr)
-        out = args.out if args.out is not None else default_folder(store, record["id"])
-        paths = explain_run(store, record["id"], what=what, layers=layers, image=args.image, index=args.index,
+        out = args.out if args.out is not None else default_folder(store, record.id)
+        paths = explain_run(store, record.id, what=what, layers=layers, image=args.image, index=args.index,
                             out_folder=out, data_dir=args.data_dir, on_written=lambda path: print(path, flush=True))
     if not paths:
         print("nothing to write", file=sys.stderr)
     return 0
 
 
-def _layer_list(layers):
+def _layer_list(layers: Optional[list[str]]) -> Optional[list[str]]:
     """``--layers conv1 conv2`` or ``--layers conv1,conv2`` -> ["conv1", "conv2"]; None stays None."""
     if not layers:
         return None

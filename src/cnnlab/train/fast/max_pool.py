@@ -8,8 +8,9 @@ large share of a step (measured in ``benchmarks/speed.py``: see the README). The
 
 It is compiled on first use with the system's C compiler (well under a second) into the user
 cache, keyed by the source, the compiler and this CPU, so nothing is built at install time. Where
-no compiler works, or ``CNNLAB_NATIVE_KERNELS=0``, training uses PyTorch's kernel: the results
-are the same (tests compare values, gradients and tie-breaking with it).
+no compiler works, or ``CNNLAB_NATIVE_KERNELS=0`` (this kernel only; ``CNNLAB_FAST=0`` turns off
+the whole fast path), training uses PyTorch's kernel: the results are the same (tests compare
+values, gradients and tie-breaking with it).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from cnnlab.models import build_model
-from cnnlab.train.trainer import EVAL_ACTIVATION_BYTES, evaluation_batch_size
+from cnnlab.train.fast import EVAL_ACTIVATION_BYTES, evaluation_batch_size
 
 from tests.models import architectures as arch
 from tests.models.architectures import CIFAR10, MNIST, layers

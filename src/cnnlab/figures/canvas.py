@@ -1,28 +1,31 @@
-"""The drawing surface every explain figure shares: labelled tile mosaics rendered to PNG bytes.
+"""The tile canvas every image grid is drawn on (explain's figures, the examples grid): labelled
+tile mosaics rendered to PNG bytes.
 
 A grid of 64 or 256 small images drawn as 64 or 256 matplotlib axes takes seconds; here each
 grid is one pixel-exact image (tiles upscaled by a whole factor, nearest neighbour) with the
 labels drawn as text, so a 256-tile figure renders in a fraction of a second and the figure
 knows where every tile lies (``Figure.tiles``), which lets tests look at the pixels of each
 tile. Matplotlib is used object-oriented with the Agg canvas: no pyplot, no global backend.
+Everything is laid out in pixels at ``style.TILE_DPI``; ``chart`` makes the other figures of the
+same kind (histograms, bar charts) with ordinary axes.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import textwrap
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 
-DPI = 100
+from cnnlab.figures.style import MUTED, TILE_DPI, new_figure, png_bytes, styled
+
 MARGIN = 12  # px around everything
 GAP = 4  # px between tiles
 PANEL_GAP = 28  # px between panels side by side
+STACK_GAP = 10  # px between panels one under another
 LINE = 12  # px per line of small text (7 pt at 100 dpi)
 TITLE = 22  # px of the figure title line (11 pt bold)
 PANEL_TITLE = 18
@@ -32,7 +35,7 @@ BACKGROUND = 1.0  # white between tiles
 
 @dataclass(frozen=True)
 class Figure:
-    """One explain figure: a file name (no extension), a title, the PNG, and a caption for the report.
+    """One tile figure: a file name (no extension), a title, the PNG, and a caption for the report.
 
     ``size`` is (width, height) in pixels; ``tiles`` maps each tile's key to its box in the PNG,
     (left, top, right, bottom), end exclusive.
@@ -48,22 +51,29 @@ class Figure:
 
 @dataclass
 class Cell:
-    """One tile: an RGB image (h x w x 3, floats in [0, 1]) or None for an empty slot, and its label."""
+    """One tile: an RGB image (h x w x 3, floats in [0, 1]) or None for an empty slot, and its label
+    (in ``color`` when given)."""
 
     rgb: Optional[np.ndarray]
     label: str = ""
     key: Optional[str] = None
+    color: Optional[str] = None
 
 
 @dataclass
 class Panel:
-    """A grid of cells, ``cols`` wide, each tile about ``tile`` px on its long side."""
+    """A grid of cells, ``cols`` wide, each tile about ``tile`` px on its long side.
+
+    ``min_col_gap`` widens the gap between columns, so that panels stacked one under another
+    (``compose(stacked=True)``) keep their columns aligned.
+    """
 
     cells: list[Cell]
     cols: int
     tile: int = 64
     title: str = ""
     row_labels: Sequence[str] = ()
+    min_col_gap: int = GAP
 
     def __post_init__(self) -> None:
         self.cols = max(1, min(self.cols, len(self.cells))) if self.cells else 1
@@ -78,7 +88,7 @@ class Panel:
         self.label_h = lines * LINE
         longest_line = max((len(line) for cell in self.cells for line in cell.label.split("\n")), default=0)
         # Columns move apart when labels are wider than the tiles (about 5 px a character at 7 pt).
-        self.col_gap = max(GAP, longest_line * 5 + 8 - self.tile_w)
+        self.col_gap = max(GAP, self.min_col_gap, longest_line * 5 + 8 - self.tile_w)
         self.row_label_w = (max(len(text) for text in self.row_labels) * 6 + 8) if self.row_labels else 0
         self.title_h = PANEL_TITLE if self.title else 0
 
@@ -95,25 +105,36 @@ class Panel:
 
 
 def compose(name: str, title: str, caption: str, panels: Sequence[Panel], subtitle: str = "",
-            min_width: int = 420) -> Figure:
-    """Panels side by side under a title and a wrapped subtitle, rendered to a PNG ``Figure``."""
+            min_width: int = 420, stacked: bool = False) -> Figure:
+    """Panels side by side (``stacked``: one under another) under a title and a wrapped subtitle,
+    rendered to a PNG ``Figure``; an empty title leaves no title line."""
     widths = [panel.size[0] for panel in panels]
-    body_w = sum(widths) + PANEL_GAP * (len(panels) - 1)
+    heights = [panel.size[1] for panel in panels]
+    if stacked:
+        body_w, body_h = max(widths), sum(heights) + STACK_GAP * (len(panels) - 1)
+    else:
+        body_w, body_h = sum(widths) + PANEL_GAP * (len(panels) - 1), max(heights)
     width = max(body_w + 2 * MARGIN, min_width, int(len(title) * 8.2) + 2 * MARGIN)
     lines = textwrap.wrap(subtitle, max(20, int((width - 2 * MARGIN) / 5.2))) if subtitle else []
-    header = TITLE + LINE * len(lines) + (6 if lines else 0)
-    body_h = max(panel.size[1] for panel in panels)
+    title_h = TITLE if title else 0
+    header = title_h + LINE * len(lines) + (6 if lines else 0)
     height = MARGIN + header + body_h + MARGIN
-    fig = _figure(width, height)
-    _text(fig, width, height, MARGIN, MARGIN, title, size=11, weight="bold")
-    for i, line in enumerate(lines):
-        _text(fig, width, height, MARGIN, MARGIN + TITLE + i * LINE, line, size=7.5, color="#333333")
-    tiles: dict[str, tuple[int, int, int, int]] = {}
-    x = MARGIN + (width - 2 * MARGIN - body_w) // 2
-    for panel, panel_w in zip(panels, widths):
-        tiles.update(_draw_panel(fig, width, height, panel, x, MARGIN + header))
-        x += panel_w + PANEL_GAP
-    return Figure(name=name, title=title, png_bytes=render(fig), caption=caption, size=(width, height), tiles=tiles)
+    with styled():
+        fig = _figure(width, height)
+        if title:
+            _text(fig, width, height, MARGIN, MARGIN, title, size=11, weight="bold")
+        for i, line in enumerate(lines):
+            _text(fig, width, height, MARGIN, MARGIN + title_h + i * LINE, line, size=7.5, color=MUTED)
+        tiles: dict[str, tuple[int, int, int, int]] = {}
+        x, y = MARGIN + (width - 2 * MARGIN - body_w) // 2, MARGIN + header
+        for panel, panel_w, panel_h in zip(panels, widths, heights):
+            tiles.update(_draw_panel(fig, width, height, panel, x, y))
+            if stacked:
+                y += panel_h + STACK_GAP
+            else:
+                x += panel_w + PANEL_GAP
+        png = png_bytes(fig)
+    return Figure(name=name, title=title, png_bytes=png, caption=caption, size=(width, height), tiles=tiles)
 
 
 def _draw_panel(fig: MplFigure, width: int, height: int, panel: Panel, left: int, top: int
@@ -130,7 +151,7 @@ def _draw_panel(fig: MplFigure, width: int, height: int, panel: Panel, left: int
         y = row * (panel.label_h + panel.tile_h + GAP) + panel.label_h
         if cell.label:
             _text(fig, width, height, grid_left + x + panel.tile_w / 2, grid_top + y - panel.label_h + 1, cell.label,
-                  size=7, ha="center")
+                  size=7, ha="center", **({"color": cell.color} if cell.color else {}))
         if cell.rgb is None:
             continue
         block = np.repeat(np.repeat(np.clip(cell.rgb, 0, 1), panel.factor, 0), panel.factor, 1)
@@ -149,9 +170,7 @@ def _draw_panel(fig: MplFigure, width: int, height: int, panel: Panel, left: int
 
 
 def _figure(width: int, height: int) -> MplFigure:
-    fig = MplFigure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
-    FigureCanvasAgg(fig)
-    return fig
+    return new_figure((width / TILE_DPI, height / TILE_DPI), dpi=TILE_DPI, facecolor="white")
 
 
 def _text(fig: MplFigure, width: int, height: int, x: float, y: float, text: str, size: float = 7,
@@ -160,19 +179,15 @@ def _text(fig: MplFigure, width: int, height: int, x: float, y: float, text: str
     fig.text(x / width, 1 - y / height, text, fontsize=size, ha=ha, va="top", **kwargs)
 
 
-def render(fig: MplFigure) -> bytes:
-    """The figure as PNG bytes (its exact pixel size: no tight bounding box)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, facecolor=fig.get_facecolor())
-    return buffer.getvalue()
-
-
 def chart(name: str, title: str, caption: str, width: int, height: int,
           draw: Callable[[MplFigure], None]) -> Figure:
-    """A figure drawn with ordinary matplotlib axes (histograms, bar charts, small panels)."""
-    fig = _figure(width, height)
-    draw(fig)
-    return Figure(name=name, title=title, png_bytes=render(fig), caption=caption, size=(width, height))
+    """A figure drawn with ordinary matplotlib axes (histograms, bar charts, small panels), ``width``
+    x ``height`` pixels in the kit's style."""
+    with styled():
+        fig = _figure(width, height)
+        draw(fig)
+        png = png_bytes(fig)  # its exact pixel size: no tight bounding box
+    return Figure(name=name, title=title, png_bytes=png, caption=caption, size=(width, height))
 
 
 # ---------------------------------------------------------------- pixels to colours

@@ -1,0 +1,110 @@
+"""``cnnlab ls DIR`` and ``cnnlab compare DIR``: a study's results, read from its store."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cnnlab.cli.arguments import print_json, store_arguments
+from cnnlab.errors import SpecError
+from cnnlab.records import RunRecord
+
+
+def add_ls(commands: Any) -> argparse.ArgumentParser:
+    """The ``ls`` subcommand and its options."""
+    ls = commands.add_parser("ls", help="print the results table of an output folder",
+                             description="Print the results of the runs in an output folder, one row per "
+                             "configuration (repeats averaged), best validation accuracy first.")
+    store_arguments(ls)
+    ls.add_argument("--runs", action="store_true", help="one row per run instead of per configuration")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(handler=command_ls)
+    return ls
+
+
+def add_compare(commands: Any) -> argparse.ArgumentParser:
+    """The ``compare`` subcommand and its options."""
+    compare = commands.add_parser(
+        "compare", help="paired comparisons between configurations, with intervals and p-values",
+        description="Compare each variant with the baseline variant of the same architecture (or the pairs "
+        "you name), paired over seeds and folds: mean difference, 95% t-interval, paired t-test p-value and "
+        "Holm-adjusted p. A difference whose interval includes zero is 'no clear difference'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  cnnlab compare runs/study-a\n  cnnlab compare runs/study-a A3/none A3/batchnorm --metric val_loss",
+    )
+    store_arguments(compare)
+    compare.add_argument("configurations", nargs="*", metavar="A B",
+                         help="pairs of configuration labels as 'cnnlab ls' shows them (compare B against A)")
+    compare.add_argument("--metric", default=None, choices=["val_accuracy", "val_loss", "train_accuracy", "train_loss", "gap"],
+                         help="what to compare (default: the spec's evaluate.select)")
+    compare.add_argument("--json", action="store_true", help="machine-readable output")
+    compare.set_defaults(handler=command_compare)
+    return compare
+
+
+def command_ls(args: argparse.Namespace) -> int:
+    """Print the study's results table (or its runs with ``--runs``)."""
+    from cnnlab.analysis.tables import format_results, result_rows
+    from cnnlab.store import Store
+
+    with Store(args.folder, create=False) as store:
+        study = store.study(args.study)
+        runs = store.runs(study.name)
+    if args.runs:
+        return _print_runs(runs, args.json)
+    rows = result_rows(runs)
+    if args.json:
+        print_json([row.to_dict() for row in rows])
+    else:
+        print(format_results(rows, title=f"Study '{study.name}' in {args.folder}: {len(runs)} runs"))
+    return 0
+
+
+def _print_runs(runs: list[RunRecord], as_json: bool) -> int:
+    from cnnlab.spec.plan import configuration_label
+
+    if as_json:
+        print_json([{k: v for k, v in run.items() if k != "config"} for run in runs])
+        return 0
+    for run in runs:
+        label = configuration_label(run.architecture, run.variant, run.sweep or {}, run.phase)
+        val = "" if run.val_accuracy is None else f" val_acc {100 * run.val_accuracy:.2f}%"
+        print(f"{run.id}  {run.status:<11} {label} repeat {run.repeat}"
+              + ("" if run.fold is None else f" fold {run.fold}")
+              + f" epochs {run.epochs_done}{val}")
+        if run.error:
+            print(f"    {run.error}")
+    return 0
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    """Print paired comparisons: each variant against the baseline, or the pairs named."""
+    from cnnlab.analysis.comparisons import compare, format_comparisons, run_results
+    from cnnlab.analysis.findings import comparison_finding
+    from cnnlab.store import Store
+
+    if len(args.configurations) % 2:
+        raise SpecError(f"configurations come in pairs (A B: compare B against A); got {len(args.configurations)}")
+    with Store(args.folder, create=False) as store:
+        study = store.study(args.study)
+        results = run_results(store, study.name)
+    metric = args.metric or study.setting("evaluate", "select", default="val_accuracy")
+    pairs = list(zip(args.configurations[::2], args.configurations[1::2]))
+    if pairs:
+        comparisons = compare([r for r in results if r.configuration in set(args.configurations)], metric, pairs=pairs)
+        comparisons = [c for c in comparisons if (c.baseline, c.variant) in set(pairs)]
+    else:
+        comparisons = compare(results, metric, study.setting("evaluate", "baseline"))
+    if args.json:
+        print_json([{
+            "baseline": c.baseline, "configuration": c.variant, "metric": c.metric, "n": c.n,
+            "difference": c.test.difference.mean, "ci_low": c.test.difference.low, "ci_high": c.test.difference.high,
+            "p": c.test.p, "p_holm": c.p_holm, "verdict": c.verdict,
+        } for c in comparisons])
+        return 0
+    print(format_comparisons(comparisons, metric))
+    if comparisons:
+        print()
+        for comparison in comparisons:
+            print("- " + comparison_finding(comparison).text)
+    return 0

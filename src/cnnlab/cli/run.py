@@ -1,0 +1,102 @@
+"""``cnnlab run SPEC``: train every run of a study, store it, print the results and write the report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from cnnlab.cli.arguments import positive, workers
+from cnnlab.errors import CnnlabError
+
+
+def add_run(commands: Any) -> argparse.ArgumentParser:
+    """The ``run`` subcommand and its options."""
+    run = commands.add_parser(
+        "run", help="train every run of a study and store the results",
+        description="Train every run of a study (architectures x variants x sweep x repeats) and store each "
+        "in DIR/cnnlab.sqlite with its weights. Rerunning skips finished runs and resumes an interrupted "
+        "run from its last completed epoch; Ctrl-C stops cleanly.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit status: 0 when every run finished, 1 when a run failed or diverged, 2 on bad input, "
+        "130 when interrupted",
+    )
+    run.add_argument("spec", type=Path, help="the study file (YAML)")
+    run.add_argument("--out", type=Path, help="output folder (default: runs/<study name>)")
+    run.add_argument("--data-dir", type=Path, help="where dataset files are (default: $CNNLAB_DATA, then the user cache)")
+    run.add_argument("--epochs", type=positive, help="override train.epochs (changes the runs' identity)")
+    run.add_argument("--precision", choices=["fp32", "bf16"],
+                     help="override train.precision: bf16 autocast is about 1.5-2x faster on CPUs with bf16 "
+                     "instructions (AVX512-BF16, AMX) and on recent GPUs (changes the runs' identity)")
+    run.add_argument("--limit-train", type=positive, metavar="N", help="train on a random N examples of the training split")
+    run.add_argument("--threads", type=positive, help="CPU threads per run (default: every core, split among workers; 1 for tiny models)")
+    run.add_argument("--workers", type=workers, default="auto", metavar="N|auto",
+                     help="train N runs at once in worker processes, splitting the cores; auto (default): one "
+                     "single-threaded run per core when the study would train for over a minute (small CNNs "
+                     "cannot keep several cores busy), else one run at a time here")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local (default): this machine; ray: one task per run on a Ray cluster")
+    run.add_argument("--address", default="auto",
+                     help="with --executor ray: the cluster's HOST:PORT, or 'auto' for the one started on this machine")
+    run.add_argument("--gpus-per-run", type=float, metavar="N",
+                     help="with --executor ray: GPUs each run asks for (default: 1 when train.device is cuda)")
+    run.add_argument("--force", action="store_true", help="train finished runs again")
+    run.add_argument("--quiet", action="store_true", help="no progress display; print only the results")
+    run.add_argument("--no-report", action="store_true", help="do not write DIR/report.html at the end")
+    run.set_defaults(handler=command_run)
+    return run
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """Train the study, print its results table; exit status 0, 1 (a run failed) or 130 (interrupted)."""
+    from cnnlab.analysis.tables import format_results
+    from cnnlab.api import run_study
+    from cnnlab.execute.progress import make_progress
+
+    progress = make_progress(quiet=args.quiet)
+    result = run_study(args.spec, args.out, data_dir=args.data_dir, epochs=args.epochs, limit_train=args.limit_train,
+                       precision=args.precision, force=args.force, threads=args.threads, workers=args.workers,
+                       executor=args.executor, address=args.address, gpus_per_run=args.gpus_per_run, progress=progress)
+    outcome = result.outcome
+    print(format_results(result.rows, title=f"Results ({outcome.describe()}) in {result.folder}"))
+    if not outcome.interrupted and any(row.done for row in result.rows) and not args.no_report:
+        _write_report_after_run(result, args)
+    if outcome.interrupted:
+        print(f"\nStopped. Finished runs are kept; resume with: cnnlab run {args.spec} --out {result.folder}"
+              + (f" --epochs {args.epochs}" if args.epochs else "")
+              + (f" --limit-train {args.limit_train}" if args.limit_train else "")
+              + (f" --precision {args.precision}" if args.precision else ""), file=sys.stderr)
+        return 130
+    if not outcome.ok:
+        print(f"\nNot every run finished ({outcome.describe()}); see 'cnnlab ls {result.folder} --runs' for errors.",
+              file=sys.stderr)
+        _print_run_errors(result.folder)
+        return 1
+    return 0
+
+
+def _print_run_errors(folder: Any) -> None:
+    """The distinct errors of failed and diverged runs (shown even with --quiet)."""
+    from cnnlab.store import Store
+
+    with Store(folder, create=False) as store:
+        errors = {}
+        for run in store.runs():
+            if run.status in ("failed", "diverged") and run.error:
+                errors.setdefault(run.error, []).append(run.id)
+    for error, ids in errors.items():
+        print(f"  {len(ids)} run(s) {error}", file=sys.stderr)
+
+
+def _write_report_after_run(result: Any, args: argparse.Namespace) -> None:
+    """The report, at the end of a run; a problem with it never changes the run's exit status."""
+    from cnnlab.report import write_report
+
+    try:
+        path = write_report(result.folder, study=result.plan[0].study if result.plan else None,
+                            data_dir=getattr(args, "data_dir", None))
+    except CnnlabError as error:
+        print(f"warning: the report was not written: {error}", file=sys.stderr)
+    else:
+        print(f"Report: {path}")

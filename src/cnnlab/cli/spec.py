@@ -1,0 +1,154 @@
+"""``cnnlab spec``, ``cnnlab summary`` and ``cnnlab datasets``: what a study means before it runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from cnnlab.cli.arguments import print_json
+from cnnlab.errors import SpecError
+
+
+def add_spec(commands: Any) -> argparse.ArgumentParser:
+    """The ``spec`` subcommand and its options."""
+    spec = commands.add_parser("spec", help="validate a study file and print its plan, or the spec's JSON schema",
+                               description="Validate a study file and list the runs it expands to (architecture x "
+                               "variant x sweep point x repeat x fold), with each run's id and seed.")
+    spec.add_argument("file", type=Path, nargs="?", help="the study file (YAML)")
+    spec.add_argument("--schema", action="store_true", help="print the JSON schema of the spec format")
+    spec.add_argument("--json", action="store_true", help="print the plan as JSON")
+    spec.set_defaults(handler=command_spec)
+    return spec
+
+
+def add_summary(commands: Any) -> argparse.ArgumentParser:
+    """The ``summary`` subcommand and its options."""
+    summary = commands.add_parser("summary", help="Keras-style model summaries of a study's architectures",
+                                  description="Layer names, output shapes and parameter counts (total / trainable / "
+                                  "non-trainable, batch-norm statistics counted as non-trainable as Keras does).")
+    summary.add_argument("spec", type=Path, help="the study file (YAML)")
+    summary.add_argument("--arch", action="append", help="only this architecture (repeatable)")
+    summary.add_argument("--variant", action="append", help="only this variant (repeatable)")
+    summary.add_argument("--data-dir", type=Path, help="where dataset files are (npz/folder datasets are read for their shape)")
+    summary.add_argument("--json", action="store_true", help="machine-readable output")
+    summary.set_defaults(handler=command_summary)
+    return summary
+
+
+def add_datasets(commands: Any) -> argparse.ArgumentParser:
+    """The ``datasets`` subcommand and its options."""
+    datasets = commands.add_parser("datasets", help="list datasets and where their files are",
+                                   description="List the datasets cnnlab knows, their shapes and sizes, and whether "
+                                   "their files are cached, embedded, or will be downloaded.")
+    datasets.add_argument("--data-dir", type=Path, help="also look here")
+    datasets.add_argument("--json", action="store_true", help="machine-readable output")
+    datasets.set_defaults(handler=command_datasets)
+    return datasets
+
+
+def command_spec(args: argparse.Namespace) -> int:
+    """Validate a study file and print its plan (or the JSON schema); exit status 1 when a model cannot be built."""
+    from cnnlab.spec.study import Study
+
+    if args.schema:
+        print_json(Study.model_json_schema())
+        return 0
+    if args.file is None:
+        raise SpecError("give a study file (cnnlab spec study.yaml) or --schema")
+    from cnnlab.execute.preflight import known_shape_problems
+    from cnnlab.spec.loader import load_study
+    from cnnlab.spec.plan import expand
+
+    study, _ = load_study(args.file)
+    plan = expand(study)
+    problems = known_shape_problems(study, plan)
+    if args.json:
+        print_json({"study": study.name, "runs": [{"id": c.run_id, **c.model_dump(mode="json")} for c in plan],
+                    "problems": problems})
+        return 1 if problems else 0
+    sweep = len(plan) // max(len(study.architectures) * len(study.variants) * study.repeats * max(study.evaluate.kfold, 1), 1)
+    print(f"Study '{study.name}': {len(plan)} runs = {len(study.architectures)} architectures x "
+          f"{len(study.variants)} variants x {sweep} sweep points x {study.repeats} repeats"
+          + (f" x {study.evaluate.kfold} folds" if study.evaluate.kfold else ""))
+    print(f"dataset {study.dataset.name}, {study.train.epochs} epochs, batch {study.train.batch_size}, "
+          f"optimizer {study.train.optimizer.name} lr {study.train.optimizer.lr}")
+    for number, config in enumerate(plan, start=1):
+        fold = "" if config.fold is None else f" fold {config.fold}"
+        print(f"{number:>4}  {config.run_id}  {config.label}  repeat {config.repeat}{fold}  seed {config.seed}")
+    if problems:
+        print(f"{len(problems)} configuration(s) cannot be built; 'cnnlab run' refuses the study until they are "
+              "fixed:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def command_summary(args: argparse.Namespace) -> int:
+    from cnnlab.models import build_model, format_summary, summarize
+    from cnnlab.spec.loader import load_study
+    from cnnlab.spec.plan import expand
+
+    study, _ = load_study(args.spec)
+    for name, known in (("architecture", (args.arch, study.architectures)), ("variant", (args.variant, study.variants))):
+        for wanted in known[0] or []:
+            if wanted not in known[1]:
+                from cnnlab.registry import did_you_mean
+
+                raise SpecError(f"no {name} '{wanted}' in {args.spec}{did_you_mean(wanted, list(known[1]))}; "
+                                f"there are: {', '.join(known[1])}")
+    input_shape, classes = _input_shape(study, args.data_dir)
+    out, seen = [], set()
+    for config in expand(study):
+        key = (config.architecture, config.variant, repr(config.sweep))
+        if key in seen or (args.arch and config.architecture not in args.arch) or (args.variant and config.variant not in args.variant):
+            continue
+        seen.add(key)
+        built = build_model(config.layer_list(), input_shape, classes, variant=config.variant_spec, init="default")
+        summary = summarize(built)
+        if args.json:
+            out.append({"configuration": config.label, **summary.to_dict()})
+        else:
+            print(format_summary(summary, title=config.label))
+            print()
+    if args.json:
+        print_json(out)
+    return 0
+
+
+def _input_shape(study: Any, data_dir: Any) -> tuple[tuple[int, int, int], int]:
+    from cnnlab.data import known_shape, load_source
+
+    shape = known_shape(study.dataset)
+    if shape is not None:
+        return shape
+    source = load_source(study.dataset, data_dir)
+    return tuple(source.train.images.shape[1:]), len(source.class_names)
+
+
+def command_datasets(args: argparse.Namespace) -> int:
+    from cnnlab.data import dataset_table
+
+    rows = dataset_table(args.data_dir)
+    if args.json:
+        print_json(rows)
+        return 0
+
+    def count(value: Any) -> str:
+        return "-" if value is None else f"{value:,}"
+
+    cells = [("name", "shape", "classes", "train", "test")]
+    for row in rows:
+        shape = "x".join(map(str, row["shape"])) if row["shape"] else "from files"
+        cells.append((row["name"], shape, count(row["classes"]), count(row["train"]), count(row["test"])))
+    widths = [max(len(line[i]) for line in cells) for i in range(5)]
+    for number, line in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)) + ("  files" if number == 0 else ""), end="")
+        if number:
+            row = rows[number - 1]
+            print(f"  {row['state']}")
+            print(f"{'':<{widths[0]}}  {row['description']}")
+        else:
+            print()
+    return 0

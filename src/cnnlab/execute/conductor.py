@@ -1,0 +1,145 @@
+"""The study conductor: plan, pre-flight, execute, select on validation, retrain, test once.
+
+``run_study`` (the API and ``cnnlab run``) is a thin call into ``conduct``; this module holds
+the protocol itself, so every executor and every caller follows the same steps in the same
+order. The test split is read by nothing that chooses: selection reads validation metrics only,
+and with ``evaluate.retrain_on: train+val`` only the final retrain measures the test split.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+from cnnlab.analysis.comparisons import run_results
+from cnnlab.analysis.selection import final_config, select_best
+from cnnlab.analysis.tables import ResultRow, result_rows
+from cnnlab.data import DataCache
+from cnnlab.errors import SpecError, StoreError
+from cnnlab.execute.driver import PlanOutcome
+from cnnlab.execute.local import execute_local
+from cnnlab.execute.preflight import preflight
+from cnnlab.execute.progress import StudyProgress
+from cnnlab.spec.plan import RunConfig, expand
+from cnnlab.spec.study import Study
+from cnnlab.store import Store
+from cnnlab.store.lock import StoreLock
+from cnnlab.store.store import DB_NAME
+from cnnlab.train import environment, select_device
+
+EXECUTORS = ("local", "ray")
+
+
+def default_output(study: Study) -> Path:
+    """``runs/<study name>`` with the name made safe for a folder."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", study.name).strip("-.") or "study"
+    return Path("runs") / slug
+
+
+@dataclass
+class StudyRun:
+    """What a study run did: the outcome, where the store is, and the results table."""
+
+    outcome: PlanOutcome
+    folder: Path
+    rows: list[ResultRow]
+    plan: list[RunConfig]
+
+
+@dataclass
+class ExecutionSettings:
+    """How runs are executed; none of it changes a run's identity or results."""
+
+    force: bool = False
+    threads: Optional[int] = None
+    workers: Union[int, str] = "auto"
+    executor: str = "local"
+    address: str = "auto"
+    gpus_per_run: Optional[float] = None
+
+
+def conduct(
+    study: Study,
+    text: str,
+    path: Optional[str],
+    out: Optional[Union[str, Path]],
+    *,
+    data_dir: Optional[Union[str, Path]] = None,
+    epochs: Optional[int] = None,
+    limit_train: Optional[int] = None,
+    precision: Optional[str] = None,
+    settings: Optional[ExecutionSettings] = None,
+    progress: Optional[StudyProgress] = None,
+) -> StudyRun:
+    """Run a loaded study (see ``cnnlab.api.run_study`` for the arguments' meaning)."""
+    settings = settings or ExecutionSettings()
+    if settings.executor not in EXECUTORS:
+        raise SpecError(f"unknown executor '{settings.executor}'; use 'local' or 'ray'")
+    if limit_train is not None and limit_train < 1:
+        raise SpecError(f"limit_train must be at least 1; found {limit_train}")
+    plan = expand(study, epochs=epochs, limit_train=limit_train, precision=precision)
+    folder = Path(out) if out is not None else default_output(study)
+    progress = progress or StudyProgress()
+    if settings.executor == "ray":
+        from cnnlab.execute.cluster import connect
+
+        connect(settings.address)  # fail at once, before anything is written
+    cache = DataCache(Path(data_dir) if data_dir else None, log=progress.message)
+    # Before the folder is touched: bad input is one error (exit 2), not a failed run each.
+    preflight(_unfinished(plan, folder, study.name, settings.force), cache)
+    with Store(folder) as store, StoreLock(folder, study.name):
+        store.save_study(study.name, text, study.model_dump(mode="json"), path,
+                         environment(select_device(study.train.device)))
+        started = time.perf_counter()
+
+        def execute(configs: list[RunConfig], force: bool) -> PlanOutcome:
+            return _execute(configs, store, cache, progress, study, settings, force)
+
+        try:
+            outcome = execute(plan, settings.force)
+            if study.evaluate.retrain_on == "train+val" and not outcome.interrupted:
+                final = _final_retrain(store, study, plan)
+                if final is not None:
+                    progress.message(f"Retraining the best configuration on train+val: {final.label}, "
+                                     f"{final.train.epochs} epochs; then measuring the test split once")
+                    outcome.merge(execute(plan + [final], False))
+                    plan = plan + [final]
+        finally:
+            store.add_wall_time(study.name, time.perf_counter() - started)
+        rows = result_rows(store.runs(study.name))
+    return StudyRun(outcome, folder, rows, plan)
+
+
+def _unfinished(plan: list[RunConfig], folder: Path, study: str, force: bool) -> list[RunConfig]:
+    """The runs a rerun would train: a finished study is not pre-flighted (nor its data loaded)."""
+    if force or not (folder / DB_NAME).exists():
+        return plan
+    try:
+        with Store(folder, create=False) as store:
+            done = {run.id for run in store.runs(study) if run.done}
+    except StoreError:  # an empty file a killed first run left, or a foreign one: opening it for
+        return plan     # writing next either sets it up or says what is wrong with it
+    return [config for config in plan if config.run_id not in done]
+
+
+def _execute(configs: list[RunConfig], store: Store, cache: DataCache, progress: StudyProgress, study: Study,
+             settings: ExecutionSettings, force: bool) -> PlanOutcome:
+    if settings.executor == "ray":
+        from cnnlab.execute.cluster import execute_ray
+
+        gpus = settings.gpus_per_run
+        if gpus is None:
+            gpus = 1.0 if study.train.device == "cuda" else 0.0
+        return execute_ray(configs, store, cache, progress, address=settings.address, force=force,
+                           threads=settings.threads or study.train.threads or 1, gpus=gpus)
+    return execute_local(configs, store, cache, progress, force=force, threads=settings.threads,
+                         workers=settings.workers)
+
+
+def _final_retrain(store: Store, study: Study, plan: list[RunConfig]) -> Optional[RunConfig]:
+    """The retrain of the configuration selected on validation (None when nothing finished)."""
+    selection = select_best(run_results(store, study.name), study.evaluate.select)
+    return final_config(selection, plan) if selection is not None else None

@@ -1,0 +1,248 @@
+"""The files a finished run leaves in the store: written here, read back here.
+
+``weights`` (safetensors): the model's final state dict, contiguous CPU tensors by their module
+names (``conv1.0.weight``, ...); read back with safetensors, which holds no code.
+
+``predictions`` (npz): the softmax outputs and true labels of every split the run evaluated
+with its final weights ("val", and "test" when the run measures it), for confusion matrices:
+
+    {split}_labels         int64    (N,)            true class per image
+    {split}_probabilities  float32  (N, classes)    softmax outputs, rows in the split's order
+
+``examples`` (npz): a few images of the last evaluated split (test when measured), for
+example grids; at most ``EXAMPLES_PER_KIND`` per kind, kinds ``correct``, ``wrong`` (the
+first mistakes in the split's order) and ``confident_wrong`` (the most confident mistakes):
+
+    split                  str      ()              the split's name: "val" or "test"
+    {kind}_index           int64    (n,)            position in the split
+    {kind}_images          uint8    (n, C, H, W)
+    {kind}_labels          int64    (n,)            true class
+    {kind}_predicted       int64    (n,)            argmax of the softmax output
+    {kind}_confidence      float32  (n,)            the softmax output of the predicted class
+
+A run that evaluated no split writes both files with no arrays at all. Both are written with
+``np.savez_compressed`` and read with ``allow_pickle=False``: nothing in them can execute. A
+damaged file, or an npz that is not one of these, is a StoreError naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Protocol
+
+import numpy as np
+
+from cnnlab.errors import StoreError
+
+EXAMPLES_PER_KIND = 16
+SPLITS = ("val", "test")
+EXAMPLE_KINDS = ("correct", "wrong", "confident_wrong")
+EXAMPLE_FIELDS = ("index", "images", "labels", "predicted", "confidence")
+
+
+class LabelledImages(Protocol):
+    """What the writer needs of a split: uint8 images N x C x H x W and labels (tensors or arrays)."""
+
+    images: Any
+    labels: Any
+
+    def __len__(self) -> int: ...
+
+
+def _numpy(values: Any) -> np.ndarray:
+    """A CPU tensor or an array as a NumPy array (a tensor's is a view, not a copy)."""
+    return values.numpy() if hasattr(values, "numpy") else np.asarray(values)
+
+
+def _npz(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def evaluation_files(probabilities: Mapping[str, Any],
+                     parts: Mapping[str, Optional[LabelledImages]]) -> tuple[bytes, bytes]:
+    """Two npz files: softmax outputs and labels of the evaluated splits (val, and test when the
+    run measures it) for confusion matrices, and a few correct and wrong images of the last of
+    them (for example grids). ``probabilities`` are the trainer's final evaluations."""
+    arrays: dict[str, np.ndarray] = {}
+    examples: dict[str, np.ndarray] = {}
+    for name, data in parts.items():
+        if data is None or not len(data) or name not in probabilities:
+            continue
+        labels = _numpy(data.labels).astype(np.int64)
+        outputs = _numpy(probabilities[name]).astype(np.float32)
+        arrays[f"{name}_labels"], arrays[f"{name}_probabilities"] = labels, outputs
+        predicted, confidence = outputs.argmax(1), outputs.max(1)
+        right = np.flatnonzero(predicted == labels)[:EXAMPLES_PER_KIND]
+        wrong = np.flatnonzero(predicted != labels)
+        # The first mistakes, then the most confident ones (the most instructive).
+        confident = wrong[np.argsort(-confidence[wrong], kind="stable")][:EXAMPLES_PER_KIND]
+        chosen = {"correct": right, "wrong": wrong[:EXAMPLES_PER_KIND], "confident_wrong": confident}
+        images = _numpy(data.images)
+        examples = {"split": np.array(name)}
+        for kind, index in chosen.items():
+            examples[f"{kind}_index"] = index.astype(np.int64)
+            examples[f"{kind}_images"] = images[index]
+            examples[f"{kind}_labels"] = labels[index]
+            examples[f"{kind}_predicted"] = predicted[index].astype(np.int64)
+            examples[f"{kind}_confidence"] = confidence[index]
+    return _npz(arrays), _npz(examples)
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class SplitPredictions:
+    """One split's true labels (int64, N) and softmax outputs (float32, N x classes)."""
+
+    split: str
+    labels: np.ndarray
+    probabilities: np.ndarray
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A predictions file: the evaluated splits by name ("val", "test"); none when nothing was evaluated."""
+
+    splits: dict[str, SplitPredictions] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Examples:
+    """A few evaluation images of one kind (correct, wrong, confident_wrong) as uint8 N x C x H x W."""
+
+    kind: str
+    images: np.ndarray
+    labels: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+    index: Optional[np.ndarray] = None  # positions in the split (always set when read from a file)
+
+
+@dataclass(frozen=True)
+class ExampleImages:
+    """An examples file: the split the images come from (None when nothing was evaluated) and its kinds."""
+
+    split: Optional[str]
+    kinds: dict[str, Examples] = field(default_factory=dict)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The file's arrays by name, as in the module doc."""
+        out: dict[str, np.ndarray] = {} if self.split is None else {"split": np.array(self.split)}
+        for kind, group in self.kinds.items():
+            for name in EXAMPLE_FIELDS:
+                out[f"{kind}_{name}"] = getattr(group, name)
+        return out
+
+
+# What a damaged file raises from np.load or from reading one of its arrays.
+_DAMAGED = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+def _load(path: str | Path, what: str) -> dict[str, np.ndarray]:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except _DAMAGED as error:
+        raise StoreError(f"{path}: the {what} file is damaged or unreadable ({error})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array
+        raise StoreError(f"{path} is not a cnnlab {what} file: one array, not an npz archive")
+    try:
+        with loaded:
+            return {key: loaded[key] for key in loaded.files}
+    except _DAMAGED as error:
+        raise StoreError(f"{path}: the {what} file is damaged or unreadable ({error})") from None
+
+
+def _check(condition: bool, path: str | Path, what: str, problem: str) -> None:
+    if not condition:
+        raise StoreError(f"{path} is not a valid cnnlab {what} file: {problem}")
+
+
+def _labels(values: np.ndarray, path: str | Path, what: str, name: str) -> np.ndarray:
+    _check(values.ndim == 1 and values.dtype.kind in "iu", path, what, f"'{name}' is not a list of class numbers")
+    _check(not len(values) or values.min() >= 0, path, what, f"'{name}' holds a negative class number")
+    return values.astype(np.int64, copy=False)
+
+
+def read_predictions(path: str | Path) -> Predictions:
+    """A run's predictions file, checked against the contract in the module doc."""
+    what = "predictions"
+    arrays = _load(path, what)
+    expected = {f"{split}_{name}" for split in SPLITS for name in ("labels", "probabilities")}
+    unknown = sorted(set(arrays) - expected)
+    _check(not unknown, path, what, f"unexpected arrays {', '.join(unknown)}")
+    splits = {}
+    for split in SPLITS:
+        labels, probabilities = arrays.get(f"{split}_labels"), arrays.get(f"{split}_probabilities")
+        if labels is None and probabilities is None:
+            continue
+        _check(labels is not None and probabilities is not None, path, what,
+               f"the {split} split needs both {split}_labels and {split}_probabilities")
+        labels = _labels(labels, path, what, f"{split}_labels")
+        _check(probabilities.ndim == 2 and probabilities.dtype.kind == "f" and len(probabilities) == len(labels)
+               and probabilities.shape[1] > 0, path, what,
+               f"{split}_probabilities is not one row of class scores per label")
+        splits[split] = SplitPredictions(split, labels, probabilities.astype(np.float32, copy=False))
+    return Predictions(splits)
+
+
+def read_examples(path: str | Path) -> ExampleImages:
+    """A run's examples file, checked against the contract in the module doc."""
+    what = "examples"
+    arrays = _load(path, what)
+    expected = {"split"} | {f"{kind}_{name}" for kind in EXAMPLE_KINDS for name in EXAMPLE_FIELDS}
+    unknown = sorted(set(arrays) - expected)
+    _check(not unknown, path, what, f"unexpected arrays {', '.join(unknown)}")
+    if "split" not in arrays:
+        _check(not arrays, path, what, "it has images but no 'split'")
+        return ExampleImages(None)
+    split = arrays["split"]
+    _check(split.ndim == 0 and split.dtype.kind == "U", path, what, "'split' is not a split's name")
+    kinds = {}
+    for kind in EXAMPLE_KINDS:
+        present = [name for name in EXAMPLE_FIELDS if f"{kind}_{name}" in arrays]
+        if not present:
+            continue
+        _check(len(present) == len(EXAMPLE_FIELDS), path, what,
+               f"'{kind}' lacks {', '.join(f'{kind}_{n}' for n in EXAMPLE_FIELDS if n not in present)}")
+        images, confidence = arrays[f"{kind}_images"], arrays[f"{kind}_confidence"]
+        count = len(images)
+        _check(images.ndim == 4 and images.dtype == np.uint8, path, what, f"{kind}_images are not uint8 N x C x H x W")
+        _check(confidence.ndim == 1 and confidence.dtype.kind == "f", path, what, f"{kind}_confidence is not numbers")
+        index = _labels(arrays[f"{kind}_index"], path, what, f"{kind}_index")
+        labels = _labels(arrays[f"{kind}_labels"], path, what, f"{kind}_labels")
+        predicted = _labels(arrays[f"{kind}_predicted"], path, what, f"{kind}_predicted")
+        _check(all(len(a) == count for a in (index, labels, predicted, confidence)), path, what,
+               f"the {kind} arrays differ in length")
+        kinds[kind] = Examples(kind, images, labels, predicted, confidence.astype(np.float32, copy=False), index)
+    return ExampleImages(str(split), kinds)
+
+
+__all__ = ["EXAMPLES_PER_KIND", "SPLITS", "EXAMPLE_KINDS", "SplitPredictions", "Predictions", "Examples",
+           "ExampleImages", "evaluation_files", "read_predictions", "read_examples"]
+
+
+# ---------------------------------------------------------------- weights
+
+
+def serialize_weights(state_dict: Mapping[str, Any]) -> bytes:
+    """A safetensors file's bytes for a model's state dict (tensors copied to contiguous CPU ones)."""
+    from safetensors.torch import save
+
+    return save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
+
+
+def read_weights(path: str | Path) -> dict[str, Any]:
+    """A weights file's tensors; a StoreError naming the file when it is damaged or not one."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as error:  # safetensors raises its own types for damaged files
+        raise StoreError(f"{path}: not a readable safetensors weights file ({error})") from None
