@@ -147,3 +147,35 @@ def test_stored_predictions_are_the_outputs_of_the_stored_weights(tmp_path, tiny
             expected = run.probabilities(run.model_input(data.images.numpy())).numpy()
             np.testing.assert_allclose(stored[f"{split}_probabilities"], expected, rtol=1e-4, atol=1e-6)
             assert (stored[f"{split}_labels"] == data.labels.numpy()).all()
+
+
+def test_the_final_retrain_follows_the_selected_runs_median_learning_rate(tmp_path, tiny_study):
+    # A plateau schedule on validation loss: with no later epoch 10 lower than the first, it halves the
+    # rate after every epoch from the second on. The train+val retrain has no validation loss to watch; it must replay the
+    # rate path of the runs it was selected from (their per-epoch median), not train at a constant rate.
+    from statistics import median
+
+    from cnnlab.analysis import analyze, lr_path_words
+    from cnnlab.report import write_report
+
+    tiny_study["train"].update(epochs=4, schedule={"name": "plateau", "monitor": "val_loss", "patience": 1,
+                                                   "factor": 0.5, "min_delta": 10.0})
+    tiny_study["repeats"] = 2
+    tiny_study["evaluate"] = {"retrain_on": "train+val"}
+    assert run_study(tiny_study, tmp_path).outcome.statuses == {"done": 5}
+    with open_store(tmp_path) as store:
+        selection = analyze(store).selection
+        histories = [store.epochs(run.run_id) for run in selection.runs]
+        (final,) = [run for run in store.runs() if run.phase == "final"]
+        final_rates = [epoch["lr"] for epoch in store.epochs(final.id)]
+    assert [e["lr"] for e in histories[0]] == pytest.approx([0.01, 0.01, 0.005, 0.0025])  # the fixture decays
+    best_epochs = [max(range(len(h)), key=lambda e: (h[e]["val_accuracy"], -e)) + 1 for h in histories]
+    assert final.epochs_done == len(final_rates) == selection.epochs == round(sum(best_epochs) / len(best_epochs))
+    assert selection.epochs >= 3, "the retrain is too short to see the rate change"
+    expected = [median(h[e]["lr"] for h in histories if e < len(h)) for e in range(selection.epochs)]
+    assert final_rates == pytest.approx(expected)
+    assert final.config["train"]["schedule"]["name"] == "path"
+    # The report says what the retrain did.
+    text = write_report(tmp_path).read_text()
+    assert "The final retrain trained on train+val for" in text
+    assert lr_path_words(final.config["train"]).split(": ")[0] in text

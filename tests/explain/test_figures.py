@@ -182,29 +182,56 @@ def test_on_error_reports_a_figure_that_cannot_be_made_and_goes_on(store):
 
 
 class _Runs:
-    """Just enough of a store for best_run."""
+    """Just enough of a store for best_run: finished runs (variant, phase, repeat, val accuracy), no epochs."""
 
     folder = "nowhere"
 
-    def __init__(self, accuracies):
+    def __init__(self, runs):
         import dataclasses
 
-        from cnnlab.records import RunRecord
+        from cnnlab.records import RunRecord, StudyRecord
 
         blank = {field.name: None for field in dataclasses.fields(RunRecord)}
-        self.records = [RunRecord(**{**blank, "id": f"run{i}", "status": "done", "val_accuracy": a})
-                        for i, a in enumerate(accuracies)]
+        self.records = [RunRecord(**{**blank, "id": f"{variant}-{phase}-{repeat}", "study": "fake", "position": i,
+                                     "architecture": "small", "variant": variant, "sweep": {}, "phase": phase,
+                                     "repeat": repeat, "status": "done", "epochs_done": 1, "created_at": "",
+                                     "val_accuracy": accuracy})
+                        for i, (variant, phase, repeat, accuracy) in enumerate(runs)]
+        study = {field.name: None for field in dataclasses.fields(StudyRecord)}
+        self.record = StudyRecord(**{**study, "name": "fake", "spec_text": "", "spec": {}, "created_at": "",
+                                     "updated_at": "", "wall_seconds": 0.0})
 
-    def runs(self, study=None, status=None):
-        return self.records
+    def study(self, name=None):
+        return self.record
+
+    def runs(self, study=None, status=None, **which):
+        return [r for r in self.records if status is None or r.status == status]
+
+    def run(self, run_id):
+        return next(r for r in self.records if r.id == run_id)
+
+    def epochs(self, run_id):
+        return []
 
 
-def test_best_run_takes_the_best_validation_accuracy_and_the_first_of_ties():
-    assert best_run(_Runs([0.5, 0.9, 0.7]))["id"] == "run1"
-    assert best_run(_Runs([0.8, 0.9, 0.9]))["id"] == "run1"
-    assert best_run(_Runs([None, 0.1]))["id"] == "run1"
+def test_best_run_is_the_selected_configurations_median_repeat_not_the_luckiest_seed():
+    # The definition changed with issue 15 (one meaning of "best", the report's): not the single run
+    # with the highest validation accuracy, but the median repeat of the configuration selected on
+    # validation, or its final retrain when there is one.
+    runs = [("none", "select", 0, 0.80), ("none", "select", 1, 0.95), ("none", "select", 2, 0.85),
+            ("dropout", "select", 0, 0.70), ("dropout", "select", 1, 0.99), ("dropout", "select", 2, 0.60)]
+    assert best_run(_Runs(runs))["id"] == "none-select-2"  # not dropout repeat 1 (0.99), not none repeat 1 (0.95)
+    assert best_run(_Runs(runs + [("none", "final", 0, None)]))["id"] == "none-final-0"
     with pytest.raises(StoreError, match="no finished run"):
         best_run(_Runs([]))
+    with pytest.raises(StoreError, match="no finished run with validation metrics"):
+        best_run(_Runs([("none", "select", 0, None)]))
+
+
+def test_explain_best_and_the_report_explain_the_same_run(store):
+    from cnnlab.report.data import gather
+
+    assert best_run(store)["id"] == gather(store).evaluation.run_id
 
 
 def test_the_loaded_run_is_the_trained_model_in_eval_mode(store):

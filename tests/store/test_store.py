@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 import torch
@@ -116,3 +118,41 @@ def test_second_process_on_the_same_study_is_refused_with_its_pid(tmp_path):
     with StoreLock(tmp_path, "tiny"):
         pass  # released when the holder died
     assert os.getpid()
+
+
+def test_a_store_written_by_schema_1_upgrades_in_place_and_reads_the_same(tmp_path):
+    fixture = Path(__file__).with_name("fixtures") / "schema_v1.sqlite"  # written by cnnlab at e83ed5d
+    shutil.copy(fixture, tmp_path / "cnnlab.sqlite")
+    before = sqlite3.connect(tmp_path / "cnnlab.sqlite")
+    before.row_factory = sqlite3.Row
+    rows = [dict(row) for row in before.execute("SELECT * FROM runs ORDER BY position")]
+    epochs = [dict(row) for row in before.execute("SELECT * FROM epochs ORDER BY run_id, epoch")]
+    before.close()
+    with Store(tmp_path, create=False) as store:
+        assert store.version == SCHEMA_VERSION
+        runs = store.runs("schema-v1")
+        assert [run.id for run in runs] == [row["id"] for row in rows] and len(runs) == 2
+        assert [run.val_accuracy for run in runs] == [row["val_accuracy"] for row in rows]
+        assert store.plan("schema-v1") is None  # no plan was kept then: every run counts
+        assert sorted((e for run in runs for e in store.epochs(run.id)), key=lambda e: (e["run_id"], e["epoch"])) == epochs
+    db = sqlite3.connect(tmp_path / "cnnlab.sqlite")
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    assert {"plans", "spec_history"} <= {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+
+
+def test_a_store_written_by_a_newer_cnnlab_is_refused_and_left_as_it_is(tmp_path):
+    with Store(tmp_path):
+        pass
+    db = sqlite3.connect(tmp_path / "cnnlab.sqlite")
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    before = (tmp_path / "cnnlab.sqlite").read_bytes()
+    with pytest.raises(StoreError, match="schema version 99, this cnnlab reads versions up to .* written by a newer"):
+        Store(tmp_path, create=False)
+    assert (tmp_path / "cnnlab.sqlite").read_bytes() == before
+
+
+def test_run_ids_from_the_database_become_paths_only_when_they_are_run_ids(tmp_path):
+    with Store(tmp_path) as store, pytest.raises(StoreError, match="is not a run id"):
+        store.remove_runs(["../../outside"])

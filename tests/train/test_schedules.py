@@ -48,3 +48,25 @@ def test_early_stopping_counts_patience_like_keras():
 def test_early_stopping_min_delta_ignores_tiny_gains():
     stopper = EarlyStopper(EarlyStopping(monitor="val_loss", patience=1, min_delta=0.1))
     assert [stopper.observe(e, {"val_loss": v}) for e, v in enumerate([1.0, 0.95, 0.5])] == [False, True, False]
+
+
+def test_path_replays_its_rates_and_keeps_the_last_past_the_end():
+    schedule = build_schedule(Schedule(name="path", values=[0.1, 0.1, 0.05, 0.025]), 0.7, 6)
+    assert [schedule.rate(e) for e in range(6)] == [0.1, 0.1, 0.05, 0.025, 0.025, 0.025]
+    schedule.observe(0, {"val_loss": 9.0})  # nothing it watches: a train+val retrain has no validation
+    assert schedule.rate(1) == 0.1 and schedule.state_dict() == {}
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"name": "path"}, "needs 'values:'"),
+    ({"name": "path", "values": []}, "at least 1 item"),
+    ({"name": "path", "values": [0.1, 0.0]}, "greater than 0"),
+    ({"name": "path", "values": [0.1, float("inf")]}, "finite"),
+    ({"name": "step", "values": [0.1]}, "for schedule 'path' only"),
+    ({"name": "path", "values": [0.1], "warmup_epochs": 1}, "drop warmup_epochs"),
+])
+def test_a_path_without_positive_rates_or_with_other_shaping_is_refused(settings, message):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        Schedule.model_validate(settings)

@@ -1,7 +1,10 @@
 """Findings: short sentences generated from the statistics, each with its numbers and how sure it is.
 
-A difference whose interval includes zero (or whose Holm-adjusted p is 0.05 or more) is
-reported as "no clear difference", never as a win; one seed gives no interval and says so.
+A difference whose Holm-adjusted p is 0.05 or more (so its Holm-adjusted interval includes
+zero) is reported as "no clear difference", never as a win, with the smallest difference the
+pairs could have found at 80% power and the repeats the observed difference would need, so
+"no effect" reads apart from "too few seeds"; one seed gives no interval and says so. Folds are
+counted as folds and repeats, never as seeds.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from cnnlab.analysis.comparisons import Comparison, RunResult
+from cnnlab.analysis.comparisons import Comparison, RunResult, pairing_words
 from cnnlab.analysis.selection import Selection
 from cnnlab.analysis.statistics import Interval
 from cnnlab.metrics import format_value, is_percent, words
@@ -38,30 +41,69 @@ def _ci(metric: str, interval: Interval) -> str:
             f"{format_value(metric, interval.high, sentence=True)}")
 
 
-def _seeds(n: int) -> str:
-    return f"{n} paired seed{'s' if n != 1 else ''}"
+def _power(c: Comparison) -> str:
+    """For a "no clear difference": what these pairs could have found, and what would find this one."""
+    detectable = c.detectable
+    if detectable is None:
+        return ""
+    unit = "seeds" if not c.folds else "repeats of the folds"
+    text = (f" These {c.pairing} would find a true difference of {_points(c.metric, detectable)} with 80% "
+            f"probability (5% level, before Holm)")
+    needed = c.repeats_needed
+    if c.test.difference.mean == 0.0:
+        return text + "."
+    observed = _points(c.metric, c.test.difference.mean)
+    if needed is None:
+        floor = " (more repeats cannot remove the spread the folds' shared training data leaves)" if c.folds else ""
+        return text + f"; no number of {unit} up to 1000 would find the observed {observed} that often{floor}."
+    if needed <= max(c.repeats, 1):
+        return text + "."
+    return text + f"; finding the observed {observed} that often would take about {needed} {unit}."
+
+
+def _chance(c: Comparison) -> str:
+    win = c.probability
+    return "" if win is None else f"; it did better on {100 * win:.0f}% of the {'pairs' if c.folds else 'seeds'}"
 
 
 def comparison_finding(c: Comparison) -> Finding:
     d = c.test.difference
-    subject = f"On {c.architecture}" + ("".join(f", {k}={v}" for k, v in c.sweep.items()) if c.sweep else "")
-    variant, baseline = c.variant_name, c.baseline_name
     said = words(c.metric)
+    if c.same_group:
+        subject = "On " + c.architecture + ("".join(f", {k}={v}" for k, v in c.sweep.items()) if c.sweep else "") + ", "
+        variant, baseline = c.variant_name, c.baseline_name
+    else:
+        # Two architectures (or sweep points): a variant name alone would not say which is which.
+        subject, variant, baseline = "", c.variant, c.baseline
     if c.n < 2:
-        return Finding("comparison", f"{subject}, '{variant}' against '{baseline}': {'+' if d.mean >= 0 else '-'}"
+        return Finding("comparison", f"{subject}'{variant}' against '{baseline}': {'+' if d.mean >= 0 else '-'}"
                        f"{_points(c.metric, d.mean)} in {said}, one seed: no interval, no conclusion.", None)
-    numbers = f"({_ci(c.metric, d)}, p = {c.p_holm:.2g} Holm-adjusted, {_seeds(c.n)})"
+    adjusted = c.adjusted
+    # Both intervals, labelled: the unadjusted one can exclude zero while Holm's verdict is
+    # "no clear difference"; the Holm-adjusted one agrees with the verdict.
+    holm_ci = "" if adjusted is None or adjusted.low is None or d.std == 0.0 else (
+        f" unadjusted, {format_value(c.metric, adjusted.low, sentence=True)} to "
+        f"{format_value(c.metric, adjusted.high, sentence=True)} Holm-adjusted")
+    # A zero-width interval (every pair moved by the same amount) says nothing; the sign test decides.
+    spread = "every pair differed by the same amount, sign test" if d.std == 0.0 else _ci(c.metric, d) + holm_ci
+    numbers = f"({spread}, p = {c.p_holm:.2g} Holm-adjusted, {c.pairing}{_chance(c)})"
     if c.better is None:
-        return Finding("comparison", f"{subject}, '{variant}' made no clear difference to {said} against "
-                       f"'{baseline}': {'+' if d.mean >= 0 else '-'}{_points(c.metric, d.mean)} {numbers}.", False)
+        return Finding("comparison", f"{subject}'{variant}' made no clear difference to {said} against "
+                       f"'{baseline}': {'+' if d.mean >= 0 else '-'}{_points(c.metric, d.mean)} {numbers}."
+                       + _power(c), False)
     direction = "raised" if d.mean > 0 else "lowered"
-    return Finding("comparison", f"{subject}, '{variant}' {direction} {said} by {_points(c.metric, d.mean)} "
+    return Finding("comparison", f"{subject}'{variant}' {direction} {said} by {_points(c.metric, d.mean)} "
                    f"against '{baseline}' {numbers}.", True)
 
 
 def selection_finding(selection: Selection) -> Finding:
     i = selection.interval
-    spread = f" ({_ci(selection.metric, i)}, {i.n} runs)" if i.low is not None else " (one run: no interval)"
+    runs = f"{i.n} runs"
+    folded = [r for r in selection.runs if r.fold is not None]
+    if folded:
+        runs = pairing_words(i.n, len({r.fold for r in folded}), len({r.repeat for r in folded}),
+                             all(r.stratified is True for r in folded)) + ", corrected resampled t"
+    spread = f" ({_ci(selection.metric, i)}, {runs})" if i.low is not None else " (one run: no interval)"
     return Finding("selection", f"Best on {words(selection.metric)}: {selection.configuration}, "
                    f"{_value(selection.metric, i.mean)}{spread}; chosen without looking at any test number.")
 
@@ -70,7 +112,9 @@ def final_finding(selection: Selection, final: RunResult) -> Finding:
     test = final.metrics.get("test_accuracy")
     if test is None:
         return Finding("note", "The final retrain has no test split to measure.")
-    return Finding("final", f"{selection.configuration} retrained on train+val for {selection.epochs} epochs: "
+    rate = ("at the per-epoch median learning rate of the selected runs" if selection.lr_path
+            else "at a constant learning rate")
+    return Finding("final", f"{selection.configuration} retrained on train+val for {selection.epochs} epochs {rate}: "
                    f"test accuracy {_value('test_accuracy', test)} (measured once, on the test split no choice saw).")
 
 

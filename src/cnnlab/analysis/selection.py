@@ -1,4 +1,5 @@
-"""Choosing the best configuration on validation, and the final retrain that is tested once.
+"""Choosing the best configuration on validation, the final retrain that is tested once, and the
+one meaning of "the best run" that the report, ``cnnlab explain --best`` and any later command use.
 
 Selection reads validation metrics only: test numbers never reach it (a test permutes the
 test labels and checks the choice does not move).
@@ -7,12 +8,20 @@ test labels and checks the choice does not move).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import median
 from typing import Optional, Sequence
 
-from cnnlab.analysis.comparisons import RunResult, configuration_intervals
+from cnnlab.analysis.comparisons import RunResult, configuration_intervals, run_results
 from cnnlab.analysis.statistics import Interval
 from cnnlab.metrics import higher_is_better
+from cnnlab.records import Results
 from cnnlab.spec.plan import RunConfig
+from cnnlab.spec.study import Schedule
+
+# The one definition of "best run", as the report states it.
+BEST_RUN_RULE = ("The best run, here and in 'cnnlab explain --best', is the final retrain of the configuration "
+                 "chosen on validation when there is one, else that configuration's median repeat on the "
+                 "selection metric: never the luckiest seed.")
 
 
 @dataclass
@@ -22,6 +31,9 @@ class Selection:
     interval: Interval
     epochs: int  # the retrain's epoch budget: the mean best epoch over the repeats (1-based)
     runs: list[RunResult]
+    # The retrain's rate per epoch: the runs' per-epoch median rate for ``epochs`` epochs; None when
+    # their rate never changed (the retrain then keeps that one rate).
+    lr_path: Optional[list[float]] = None
 
 
 def select_best(results: Sequence[RunResult], metric: str = "val_accuracy") -> Optional[Selection]:
@@ -37,7 +49,27 @@ def select_best(results: Sequence[RunResult], metric: str = "val_accuracy") -> O
     best = max((name for name in order if name in intervals), key=lambda name: (sign * intervals[name].mean, -order.index(name)))
     runs = [r for r in candidates if r.configuration == best]
     best_epochs = [_best_epoch(r, metric) + 1 for r in runs]
-    return Selection(best, metric, intervals[best], max(1, round(sum(best_epochs) / len(best_epochs))), runs)
+    epochs = max(1, round(sum(best_epochs) / len(best_epochs)))
+    return Selection(best, metric, intervals[best], epochs, runs, median_lr_path(runs, epochs))
+
+
+def median_lr_path(runs: Sequence[RunResult], epochs: int) -> Optional[list[float]]:
+    """The median over ``runs`` of each epoch's rate, for the first ``epochs`` epochs (the last rate
+    carried on past the longest run); None when no run's rate changed while it trained.
+
+    A plateau schedule watches validation data, which a train+val retrain does not have, and a
+    cosine one stretches over its epoch budget: replaying the rates the selected runs actually
+    followed is the one rule that holds for every schedule.
+    """
+    rates = [[float(e["lr"]) for e in r.history if e.get("lr") is not None] for r in runs]
+    rates = [r for r in rates if r]
+    if not rates or (all(len(set(r)) == 1 for r in rates) and len({r[0] for r in rates}) == 1):
+        return None
+    path: list[float] = []
+    for epoch in range(epochs):
+        reached = [r[epoch] for r in rates if epoch < len(r)]
+        path.append(median(reached) if reached else path[-1])
+    return path
 
 
 def _best_epoch(result: RunResult, metric: str) -> int:
@@ -51,7 +83,59 @@ def _best_epoch(result: RunResult, metric: str) -> int:
 def final_config(selection: Selection, plan: Sequence[RunConfig]) -> RunConfig:
     """The selected configuration retrained on train+val for the selected number of epochs."""
     first = next(c for c in plan if c.label == selection.configuration and c.repeat == 0 and c.fold in (None, 0))
-    train = first.train.model_copy(update={"epochs": selection.epochs, "early_stopping": None})
+    # The selected runs' rate path, replayed (their schedule may watch validation data, which a train+val
+    # retrain lacks); a rate that never changed stays that one rate.
+    schedule = Schedule(name="path", values=selection.lr_path) if selection.lr_path else Schedule()
+    train = first.train.model_copy(update={"epochs": selection.epochs, "early_stopping": None, "schedule": schedule})
     return first.model_copy(update={
         "phase": "final", "merge_val": True, "train": train, "evaluate_test": True, "fold": None, "kfold": first.kfold,
     })
+
+
+def lr_path_words(train: Optional[dict]) -> str:
+    """What a run's stored train settings say about its rate, in one phrase (for the report)."""
+    schedule = (train or {}).get("schedule") or {}
+    rate = ((train or {}).get("optimizer") or {}).get("lr")
+    values = schedule.get("values") if schedule.get("name") == "path" else None
+    if not values:
+        return f"a constant learning rate of {rate:g}" if rate is not None else "a constant learning rate"
+    spans, start = [], 0
+    for epoch in range(1, len(values) + 1):
+        if epoch == len(values) or values[epoch] != values[start]:
+            where = f"epoch {start + 1}" if epoch - start == 1 else f"epochs {start + 1}-{epoch}"
+            spans.append(f"{values[start]:.3g} for {where}")
+            start = epoch
+    return "the learning rate per epoch that the selected runs followed (their median): " + ", ".join(spans)
+
+
+def best_run_id(results: Sequence[RunResult], selection: Optional[Selection]) -> Optional[str]:
+    """The best run (``BEST_RUN_RULE``): the final retrain of the selected configuration when there is
+    one, else the selected configuration's median repeat by the selection metric; None with no selection.
+
+    With an even number of repeats the median is the lower middle one (the worse of the two), so the
+    run explained never flatters the configuration.
+    """
+    if selection is None or not selection.runs:
+        return None
+    chosen = selection.runs[0]
+    finals = [r for r in results if r.phase == "final" and r.architecture == chosen.architecture
+              and r.variant == chosen.variant and r.sweep == chosen.sweep]
+    if finals:
+        return finals[0].run_id
+    sign = 1.0 if higher_is_better(selection.metric) else -1.0
+
+    def worst_first(run: RunResult) -> tuple[float, int, int]:
+        value = run.metrics.get(selection.metric)
+        return (sign * value if value is not None else float("-inf"), run.repeat, run.fold or 0)
+
+    ranked = sorted(selection.runs, key=worst_first)
+    return ranked[(len(ranked) - 1) // 2].run_id
+
+
+def study_best_run_id(store: Results, study: Optional[str] = None) -> Optional[str]:
+    """The best run of a stored study (``BEST_RUN_RULE``), on the metric the study selects with, as
+    ``analysis.analyze`` selects; without computing comparisons and findings (``cnnlab explain --best``)."""
+    record = store.study(study)
+    metric = record.setting("evaluate", "select", default="val_accuracy")
+    results = run_results(store, record.name)
+    return best_run_id(results, select_best(results, metric if metric.startswith("val_") else "val_accuracy"))

@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional, Sequence
 
+from cnnlab.analysis.comparisons import fold_correction
 from cnnlab.analysis.statistics import mean_interval
 from cnnlab.analysis.text import text_table
 from cnnlab.records import RunRecord
@@ -81,7 +82,8 @@ def result_rows(runs: Sequence[RunRecord]) -> list[ResultRow]:
                 setattr(row, name, _mean([getattr(r, name) for r in done]))
                 values = [getattr(r, name) for r in done if getattr(r, name) is not None]
                 if len(values) > 1 and name != "train_seconds":
-                    interval = mean_interval(values)
+                    # Clipped to the metric's range; the corrected resampled t over folds.
+                    interval = mean_interval(values, metric=name, **fold_correction(done))
                     row.ci[name] = (interval.low, interval.high)
             row.best_epoch = _mean([r.best_epoch + 1 if r.best_epoch is not None else None for r in done])
             row.epochs = _mean([r.epochs_done for r in done])
@@ -92,12 +94,22 @@ def result_rows(runs: Sequence[RunRecord]) -> list[ResultRow]:
     return rows
 
 
+def interval_suffix(value: float, ci: Optional[tuple[float, float]], scale: float = 100.0) -> str:
+    """`` ± h`` after a mean whose interval is symmetric, `` (low to high)`` after one the
+    metric's range clipped (an accuracy interval never passes 100%)."""
+    if ci is None:
+        return ""
+    low, high = scale * ci[0], scale * ci[1]
+    half = (high - low) / 2
+    if abs((scale * value - low) - half) < 1e-9 * max(1.0, abs(scale * value)):
+        return f" ± {half:.2f}"
+    return f" ({low:.2f} to {high:.2f})"
+
+
 def _percent(value: Optional[float], ci: Optional[tuple[float, float]] = None) -> str:
     if value is None:
         return ""
-    if ci is None:
-        return f"{100 * value:.2f}"
-    return f"{100 * value:.2f} ± {100 * (ci[1] - ci[0]) / 2:.2f}"
+    return f"{100 * value:.2f}" + interval_suffix(value, ci)
 
 
 def _number(value: Optional[float], digits: int = 4) -> str:
@@ -132,8 +144,19 @@ def format_results(rows: list[ResultRow], title: str = "") -> str:
     lines = ([title] if title else []) + text_table(RESULT_COLUMNS, [result_cells(row) for row in rows])
     notes = ["Sorted by validation accuracy"]
     if any(row.ci for row in rows):
-        notes.append("accuracies are means ± the half-width of a 95% t-interval over seeds (and folds)")
+        notes.append("accuracies are means ± the half-width of a 95% t-interval over seeds (corrected resampled t "
+                     "over folds), or the interval itself where 0-100% clips it")
     if any(row.test_accuracy is not None for row in rows):
         notes.append("test numbers are never used to choose")
     lines.append("; ".join(notes) + ".")
     return "\n".join(lines)
+
+
+def earlier_runs_note(count: int, folder: object) -> str:
+    """The sentence that names the runs a table leaves out: those of earlier versions of the study."""
+    if not count:
+        return ""
+    runs = "1 run" if count == 1 else f"{count} runs"
+    return (f"{runs} from an earlier version of this study (another --epochs, --limit-train or --precision, or an "
+            f"edited spec) {'is' if count == 1 else 'are'} kept and not counted: 'cnnlab ls {folder} --all' lists "
+            f"them, 'cnnlab prune {folder}' removes them.")

@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", type=Path, help="an output folder of 'cnnlab run'")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--run", metavar="ID", help="the run to explain (its id or a unique prefix; see 'cnnlab ls DIR --runs')")
-    which.add_argument("--best", action="store_true", help="the finished run with the best validation accuracy (the default)")
+    which.add_argument("--best", action="store_true",
+                       help="the best run, as the report defines it: the final retrain of the configuration "
+                       "chosen on validation, else that configuration's median repeat (the default)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--image", type=Path, metavar="FILE", help="an image file (PNG, JPEG) to feed, resized to the model's input")
     source.add_argument("--index", metavar="SPLIT:I", help="a dataset image, e.g. test:3 (default: the spec's, else test:0)")

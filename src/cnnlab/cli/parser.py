@@ -6,6 +6,7 @@ import argparse
 
 from cnnlab.version import __version__
 from cnnlab.cli.explain import add_explain
+from cnnlab.cli.prune import add_prune
 from cnnlab.cli.report import add_report
 from cnnlab.cli.results import add_compare, add_ls
 from cnnlab.cli.run import add_run
@@ -22,10 +23,11 @@ examples:
   cnnlab summary study.yaml --arch A1            Keras-style model summaries
   cnnlab explain runs/quickstart --what filters,maps,patches   interpretation figures of the best run
   cnnlab datasets                                datasets, their shapes and where they are cached
+  cnnlab prune runs/quickstart                   remove runs of earlier versions (ls --all lists them)
 """
 
 # Each adds one subcommand (with ``handler`` set to its function); this order is the help's order.
-COMMANDS = (add_run, add_ls, add_compare, add_report, add_spec, add_summary, add_explain, add_datasets)
+COMMANDS = (add_run, add_ls, add_compare, add_report, add_spec, add_summary, add_explain, add_datasets, add_prune)
 
 DEBUG_HELP = "show tracebacks for errors"
 

@@ -17,6 +17,8 @@ def add_ls(commands: Any) -> argparse.ArgumentParser:
                              "configuration (repeats averaged), best validation accuracy first.")
     store_arguments(ls)
     ls.add_argument("--runs", action="store_true", help="one row per run instead of per configuration")
+    ls.add_argument("--all", action="store_true",
+                    help="also list the runs of earlier versions of the study, which the table does not count")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(handler=command_ls)
     return ls
@@ -27,8 +29,10 @@ def add_compare(commands: Any) -> argparse.ArgumentParser:
     compare = commands.add_parser(
         "compare", help="paired comparisons between configurations, with intervals and p-values",
         description="Compare each variant with the baseline variant of the same architecture (or the pairs "
-        "you name), paired over seeds and folds: mean difference, 95% t-interval, paired t-test p-value and "
-        "Holm-adjusted p. A difference whose interval includes zero is 'no clear difference'.",
+        "you name), paired over seeds (t-test) or folds (corrected resampled t): mean difference, its 95% "
+        "interval unadjusted and Holm-adjusted, p-value, Holm-adjusted p and the share of pairs the variant won. "
+        "A difference whose Holm-adjusted p is 0.05 or more (its Holm-adjusted interval includes zero) is "
+        "'no clear difference'.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  cnnlab compare runs/study-a\n  cnnlab compare runs/study-a A3/none A3/batchnorm --metric val_loss",
     )
@@ -44,27 +48,32 @@ def add_compare(commands: Any) -> argparse.ArgumentParser:
 
 def command_ls(args: argparse.Namespace) -> int:
     """Print the study's results table (or its runs with ``--runs``)."""
-    from cnnlab.analysis.tables import format_results, result_rows
+    from cnnlab.analysis.tables import earlier_runs_note, format_results, result_rows
     from cnnlab.store import Store
 
     with Store(args.folder, create=False) as store:
         study = store.study(args.study)
         runs = store.runs(study.name)
+        earlier = store.runs(study.name, earlier=True)
     if args.runs:
-        return _print_runs(runs, args.json)
-    rows = result_rows(runs)
-    if args.json:
-        print_json([row.to_dict() for row in rows])
+        _print_runs(runs + (earlier if args.all else []), args.json, counted={run.id for run in runs})
+    elif args.json:
+        print_json([row.to_dict() for row in result_rows(runs)])
     else:
-        print(format_results(rows, title=f"Study '{study.name}' in {args.folder}: {len(runs)} runs"))
+        print(format_results(result_rows(runs), title=f"Study '{study.name}' in {args.folder}: {len(runs)} runs"))
+        if earlier and args.all:
+            print(f"\nRuns of earlier versions of the study, not counted above ({len(earlier)}):")
+            _print_runs(earlier, False, counted=set())
+    if earlier and not args.all and not args.json:
+        print("\n" + earlier_runs_note(len(earlier), args.folder))
     return 0
 
 
-def _print_runs(runs: list[RunRecord], as_json: bool) -> int:
+def _print_runs(runs: list[RunRecord], as_json: bool, counted: set[str]) -> int:
     from cnnlab.spec.plan import configuration_label
 
     if as_json:
-        print_json([{k: v for k, v in run.items() if k != "config"} for run in runs])
+        print_json([{**{k: v for k, v in run.items() if k != "config"}, "counted": run.id in counted} for run in runs])
         return 0
     for run in runs:
         label = configuration_label(run.architecture, run.variant, run.sweep or {}, run.phase)
@@ -79,7 +88,7 @@ def _print_runs(runs: list[RunRecord], as_json: bool) -> int:
 
 def command_compare(args: argparse.Namespace) -> int:
     """Print paired comparisons: each variant against the baseline, or the pairs named."""
-    from cnnlab.analysis.comparisons import compare, format_comparisons, run_results
+    from cnnlab.analysis.comparisons import compare, comparison_dict, format_comparisons, run_results
     from cnnlab.analysis.findings import comparison_finding
     from cnnlab.store import Store
 
@@ -96,11 +105,7 @@ def command_compare(args: argparse.Namespace) -> int:
     else:
         comparisons = compare(results, metric, study.setting("evaluate", "baseline"))
     if args.json:
-        print_json([{
-            "baseline": c.baseline, "configuration": c.variant, "metric": c.metric, "n": c.n,
-            "difference": c.test.difference.mean, "ci_low": c.test.difference.low, "ci_high": c.test.difference.high,
-            "p": c.test.p, "p_holm": c.p_holm, "verdict": c.verdict,
-        } for c in comparisons])
+        print_json([comparison_dict(c) for c in comparisons])
         return 0
     print(format_comparisons(comparisons, metric))
     if comparisons:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from cnnlab.cli.arguments import positive, workers
 from cnnlab.errors import CnnlabError
@@ -50,7 +50,7 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
 
 def command_run(args: argparse.Namespace) -> int:
     """Train the study, print its results table; exit status 0, 1 (a run failed) or 130 (interrupted)."""
-    from cnnlab.analysis.tables import format_results
+    from cnnlab.analysis.tables import earlier_runs_note, format_results
     from cnnlab.api import run_study
     from cnnlab.execute.progress import make_progress
 
@@ -60,6 +60,8 @@ def command_run(args: argparse.Namespace) -> int:
                        executor=args.executor, address=args.address, gpus_per_run=args.gpus_per_run, progress=progress)
     outcome = result.outcome
     print(format_results(result.rows, title=f"Results ({outcome.describe()}) in {result.folder}"))
+    if result.earlier_runs:
+        print("\n" + earlier_runs_note(result.earlier_runs, result.folder))
     if not outcome.interrupted and any(row.done for row in result.rows) and not args.no_report:
         _write_report_after_run(result, args)
     if outcome.interrupted:
@@ -71,18 +73,18 @@ def command_run(args: argparse.Namespace) -> int:
     if not outcome.ok:
         print(f"\nNot every run finished ({outcome.describe()}); see 'cnnlab ls {result.folder} --runs' for errors.",
               file=sys.stderr)
-        _print_run_errors(result.folder)
+        _print_run_errors(result.folder, result.plan[0].study if result.plan else None)
         return 1
     return 0
 
 
-def _print_run_errors(folder: Any) -> None:
-    """The distinct errors of failed and diverged runs (shown even with --quiet)."""
+def _print_run_errors(folder: Any, study: Optional[str]) -> None:
+    """The distinct errors of the study's failed and diverged runs (shown even with --quiet)."""
     from cnnlab.store import Store
 
     with Store(folder, create=False) as store:
         errors = {}
-        for run in store.runs():
+        for run in store.runs(study):
             if run.status in ("failed", "diverged") and run.error:
                 errors.setdefault(run.error, []).append(run.id)
     for error, ids in errors.items():

@@ -47,6 +47,7 @@ class StudyRun:
     folder: Path
     rows: list[ResultRow]
     plan: list[RunConfig]
+    earlier_runs: int = 0  # runs of earlier versions of the study in the folder, counted nowhere
 
 
 @dataclass
@@ -93,6 +94,9 @@ def conduct(
     with Store(folder) as store, StoreLock(folder, study.name):
         store.save_study(study.name, text, study.model_dump(mode="json"), path,
                          environment(select_device(study.train.device)))
+        # What this command runs is what every table counts; runs of earlier plans (a quick trial,
+        # an edited architecture) stay in the store, uncounted, until 'cnnlab prune'.
+        store.set_plan(study.name, [config.run_id for config in plan])
         started = time.perf_counter()
 
         def execute(configs: list[RunConfig], force: bool) -> PlanOutcome:
@@ -107,10 +111,12 @@ def conduct(
                                      f"{final.train.epochs} epochs; then measuring the test split once")
                     outcome.merge(execute(plan + [final], False))
                     plan = plan + [final]
+                    store.set_plan(study.name, [config.run_id for config in plan])
         finally:
             store.add_wall_time(study.name, time.perf_counter() - started)
         rows = result_rows(store.runs(study.name))
-    return StudyRun(outcome, folder, rows, plan)
+        earlier = len(store.runs(study.name, earlier=True))
+    return StudyRun(outcome, folder, rows, plan, earlier)
 
 
 def _unfinished(plan: list[RunConfig], folder: Path, study: str, force: bool) -> list[RunConfig]:
@@ -119,7 +125,7 @@ def _unfinished(plan: list[RunConfig], folder: Path, study: str, force: bool) ->
         return plan
     try:
         with Store(folder, create=False) as store:
-            done = {run.id for run in store.runs(study) if run.done}
+            done = {run.id for run in store.runs(study, every=True) if run.done}
     except StoreError:  # an empty file a killed first run left, or a foreign one: opening it for
         return plan     # writing next either sets it up or says what is wrong with it
     return [config for config in plan if config.run_id not in done]

@@ -177,14 +177,17 @@ def study_explain(store: Store, study: str) -> tuple[Explain, Optional[Path]]:
 
 
 def best_run(store: Store, study: Optional[str] = None) -> RunRecord:
-    """The finished run with the best validation accuracy (ties: the first in plan order).
-
-    Runs without a validation accuracy rank last; a StoreError when no run is finished.
+    """The study's best run, by the one definition the report states (``analysis.BEST_RUN_RULE``):
+    the final retrain of the configuration selected on validation when there is one, else that
+    configuration's median repeat. A StoreError when no run is finished or none has validation metrics.
     """
-    runs = store.runs(study, status="done")
-    if not runs:
-        where = f"study '{study}' in {store.folder}" if study else str(store.folder)
-        raise StoreError(f"{where} has no finished run to explain; run 'cnnlab run SPEC' first")
-    scored = [(run.val_accuracy if run.val_accuracy is not None else float("-inf"), -i, run)
-              for i, run in enumerate(runs)]
-    return max(scored, key=lambda item: item[:2])[2]
+    from cnnlab.analysis import study_best_run_id
+
+    name = store.study(study).name
+    if not store.runs(name, status="done"):
+        raise StoreError(f"study '{name}' in {store.folder} has no finished run to explain; run 'cnnlab run SPEC' first")
+    run_id = study_best_run_id(store, name)
+    if run_id is None:
+        raise StoreError(f"study '{name}' in {store.folder} has no finished run with validation metrics, so no "
+                         "configuration is selected and no run is the best; name one with --run ID")
+    return store.run(run_id)

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from cnnlab.analysis.selection import best_run_id
 from cnnlab.analysis.statistics import mean_interval
 from cnnlab.analysis.study import analyze
 from cnnlab.analysis.tables import ResultRow, result_rows
@@ -96,6 +97,7 @@ class ReportData:
     versions: dict[str, str]
     analysis: Any = None  # cnnlab.analysis.study.StudyAnalysis: comparisons, selection, findings
     data_dir: Optional[Path] = None  # where the dataset is, for explain figures that feed images
+    earlier_runs: int = 0  # runs of earlier versions of the study: kept in the store, counted nowhere
 
     @property
     def name(self) -> str:
@@ -126,12 +128,12 @@ def gather(store: Any, study: Optional[str] = None) -> ReportData:
     curves = [curve for row in rows if (curve := _curve(row, by_id, histories)) is not None]
     analysis = analyze(store, record.name)
     metric = analysis.selection.metric if analysis.selection else "val_accuracy"
-    evaluation, reason = _evaluation(store, rows, by_id, metric, analysis.selection)
+    evaluation, reason = _evaluation(store, rows, by_id, metric, analysis)
     return ReportData(
         folder=Path(store.folder), study=record, runs=runs, rows=rows, curves=curves,
         models=_model_cards(rows, by_id), evaluation=evaluation, evaluation_reason=reason,
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions(),
-        analysis=analysis,
+        analysis=analysis, earlier_runs=len(store.runs(record.name, earlier=True)),
     )
 
 
@@ -159,7 +161,7 @@ def _curve(row: ResultRow, by_id: dict[str, dict], histories: dict[str, list[dic
         for metric in CURVE_METRICS:
             values = [h[epoch][metric] for h in members if epoch < len(h) and h[epoch].get(metric) is not None]
             values = [v for v in values if np.isfinite(v)]
-            interval = mean_interval(values) if values else None
+            interval = mean_interval(values, metric=metric) if values else None  # bands stay in range
             mean[metric].append(interval.mean if interval else None)
             low[metric].append(interval.low if interval else None)
             high[metric].append(interval.high if interval else None)
@@ -195,22 +197,22 @@ def _model_cards(rows: list[ResultRow], by_id: dict[str, RunRecord]) -> list[Mod
 
 
 def _evaluation(store: Any, rows: list[ResultRow], by_id: dict[str, RunRecord], metric: str,
-                selection: Any) -> tuple[Optional[Evaluation], Optional[str]]:
-    # One definition of "best": the analysis' selection on validation (never on test).
+                analysis: Any) -> tuple[Optional[Evaluation], Optional[str]]:
+    # One definition of "best" (analysis.selection.best_run_id, the one explain --best uses): the
+    # configuration selected on validation (never on test), its final retrain when there is one (that
+    # retrain is what the test split measures), else its median repeat.
+    selection = analysis.selection if analysis is not None else None
     best = next((row for row in rows if selection is not None and row.phase == "select"
                  and row.configuration == selection.configuration), None)
-    if best is None:
+    run_id = best_run_id(analysis.results, selection) if best is not None else None
+    if best is None or run_id not in by_id:
         return None, "no configuration has a finished run with validation metrics"
-    # When the chosen configuration was retrained on train+val, that retrain is what the test split measures.
-    final = next((row for row in rows if row.phase == "final" and row.done and row.architecture == best.architecture
-                  and row.variant == best.variant and row.sweep == best.sweep), None)
-    source = final or best
-    done = sorted((by_id[r] for r in source.run_ids if by_id[r].done),
-                  key=lambda run: (run[metric] if run[metric] is not None else float("-inf"), run.repeat))
-    run = done[(len(done) - 1) // 2]  # the median repeat: neither the luckiest seed nor the unluckiest
-    evaluation = Evaluation(best.configuration, metric, getattr(best, metric), best.done, run.id, run.repeat, len(done),
+    run = by_id[run_id]
+    retrained = run.phase == "final"
+    repeats = 1 if retrained else sum(1 for r in best.run_ids if by_id[r].done)
+    evaluation = Evaluation(best.configuration, metric, getattr(best, metric), best.done, run.id, run.repeat, repeats,
                             class_names=[str(name) for name in run.class_names or []],
-                            measured_test=run.test_accuracy is not None, retrained=final is not None)
+                            measured_test=run.test_accuracy is not None, retrained=retrained)
     _load_confusion(store, evaluation)
     _load_examples(store, evaluation)
     return evaluation, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.analysis.selection import BEST_RUN_RULE, lr_path_words
 from cnnlab.metrics import format_value, words
 from cnnlab.report import figures
 from cnnlab.report.data import SPLIT_WORDS, ReportData
@@ -26,7 +27,10 @@ def best_configuration(data: ReportData) -> Section:
     blocks: list[Block] = [Paragraph(
         f"{evaluation.configuration} has the best {metric_words} ({value}"
         + (f", mean of {evaluation.runs} runs" if evaluation.runs > 1 else "")
-        + f"). The confusion matrix, per-class accuracy and examples below come from its {run_words}.")]
+        + f"). The confusion matrix, per-class accuracy and examples below come from its {run_words}."),
+        Note(BEST_RUN_RULE)]
+    if evaluation.retrained:
+        blocks.append(Note(_retrain_words(data, evaluation.run_id)))
     if evaluation.confusion is not None:
         split = SPLIT_WORDS[evaluation.split]
         blocks.append(Note(f"Chosen on validation; these are measured on the {split} split"
@@ -51,6 +55,16 @@ def best_configuration(data: ReportData) -> Section:
     else:
         blocks.append(Note(f"No example images: {evaluation.examples_reason}."))
     return Section("best", title, blocks)
+
+
+def _retrain_words(data: ReportData, run_id: str) -> str:
+    """What the final retrain did, read from its stored settings (epochs and learning rate)."""
+    run = next((r for r in data.runs if r.id == run_id), None)
+    train = ((run.config if run is not None else None) or {}).get("train") or {}
+    epochs = train.get("epochs")
+    budget = f" for {epochs} epochs (the selected runs' mean best epoch)" if epochs else ""
+    return (f"The final retrain trained on train+val{budget}, without early stopping (no validation data "
+            f"is left to watch), with {lr_path_words(train)}.")
 
 
 def _per_class(confusion: np.ndarray, class_names: list[str], split: str) -> list[Block]:

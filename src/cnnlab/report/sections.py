@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Optional
 
-from cnnlab.analysis.tables import ResultRow
+from cnnlab.analysis.tables import ResultRow, earlier_runs_note, interval_suffix
 from cnnlab.report import figures
 from cnnlab.report.data import SPLIT_WORDS, ReportData
 from cnnlab.report.document import (
@@ -36,7 +36,7 @@ def _with_interval(cell: Cell, row: ResultRow, metric: str) -> Cell:
     """With several repeats, the half-width of the 95% interval after the mean (sorting by the mean)."""
     interval = row.ci.get(metric)
     if interval is not None and cell.text:
-        cell.text += f" ± {100 * (interval[1] - interval[0]) / 2:.2f}"
+        cell.text += interval_suffix(getattr(row, metric), interval)
     return cell
 
 
@@ -58,6 +58,7 @@ def study_header(data: ReportData) -> Section:
                                                  if data.runs else "")))
     facts += _dataset_facts(data)
     facts += _training_facts(data)
+    facts += _repeats_advice(data)
     if env:
         cores = f", {env['cores']} cores" if env.get("cores") else ""
         facts.append(("Machine", f"{env.get('processor') or env.get('machine') or 'unknown'}{cores}; {env.get('platform', '')}".strip("; ")))
@@ -80,6 +81,8 @@ def study_header(data: ReportData) -> Section:
     report = ", ".join(f"{name} {version}" for name, version in data.versions.items())
     facts.append(("This report", f"built {data.built_at} from the store alone ({report})"))
     blocks: list[Block] = [Facts(facts)]
+    if data.earlier_runs:
+        blocks.append(Note(earlier_runs_note(data.earlier_runs, data.folder)))
     environments = {_machine_key(run.environment) for run in data.runs if run.environment}
     if len(environments) > 1:
         blocks.append(Note(f"The runs were trained in {len(environments)} different environments (machine, device or "
@@ -87,6 +90,19 @@ def study_header(data: ReportData) -> Section:
     lines = data.study.spec_text.count("\n") + 1
     blocks.append(Preformatted(data.study.spec_text, f"Spec, verbatim ({_plural(lines, 'line')})", collapsed=True))
     return Section("study", "Study", blocks)
+
+
+def _repeats_advice(data: ReportData) -> list[tuple[str, str]]:
+    """How many repeats the unclear comparisons would need to settle at 80% power, if any."""
+    unclear = [c for c in (data.analysis.comparisons if data.analysis else []) if c.better is None and c.n >= 2]
+    needed = [c.repeats_needed for c in unclear if c.repeats_needed]
+    if not unclear:
+        return []
+    if not needed:
+        return [("Power", f"{len(unclear)} comparison(s) show no clear difference; their differences are too "
+                          "small against the spread for any practical number of repeats to settle them")]
+    return [("Power", f"{len(unclear)} comparison(s) show no clear difference; about {max(needed)} repeats would "
+                      "detect the largest of their observed differences at 80% power (5% level, before Holm)")]
 
 
 def _machine_key(env: dict[str, Any]) -> tuple:
@@ -182,7 +198,8 @@ def results(data: ReportData) -> Section:
     notes = ["Sorted by validation accuracy, best first; click a column header to sort by it."]
     if repeats > 1:
         notes.append(f"Metrics are means over each configuration's finished runs (up to {repeats})"
-                     + ("; ± is the half-width of a 95% interval." if any(r.ci for r in rows) else "."))
+                     + ("; ± is the half-width of a 95% interval (in brackets: the interval, where 0-100% clips it; "
+                        "folds use the corrected resampled t)." if any(r.ci for r in rows) else "."))
     notes.append("Accuracies and losses are those of the final weights (the best epoch's when early stopping "
                  "restored them); gap = train minus validation accuracy, in percentage points.")
     if tested:

@@ -5,17 +5,29 @@ from __future__ import annotations
 
 from typing import Optional
 
-from cnnlab.analysis.comparisons import COMPARISON_COLUMNS, Comparison, comparison_cells
+from cnnlab.analysis.comparisons import (
+    COMPARISON_COLUMNS,
+    Comparison,
+    comparison_cells,
+    comparison_note,
+    fold_correction,
+    pairing_words,
+)
 from cnnlab.analysis.statistics import mean_interval
-from cnnlab.metrics import is_percent, words
+from cnnlab.metrics import words
 from cnnlab.report import figures
 from cnnlab.report.data import Curve, ReportData
 from cnnlab.report.document import Block, Cell, Figure, Note, Paragraph, Section, Table, section, text
 
 HOW_TO_READ = ("Differences are paired over seeds (and folds): repeat k uses the same seed, data order and folds in "
-               "every configuration. Intervals are 95% Student t-intervals of the mean; p-values come from a paired "
-               "t-test and are Holm-adjusted over each table. A difference whose interval includes zero, or whose "
-               "adjusted p is 0.05 or more, is reported as no clear difference.")
+               "every configuration. Over seeds, intervals are 95% Student t-intervals of the mean and p-values come "
+               "from a paired t-test; over k folds x r repeats, whose scores share most of their training data, both "
+               "use the corrected resampled t (Nadeau and Bengio 2003; Bouckaert and Frank 2004). p-values are "
+               "Holm-adjusted over each table, and the Holm-adjusted interval (at the level Holm tested the "
+               "comparison at) excludes zero exactly when the verdict is clear; a difference whose adjusted p is 0.05 "
+               "or more is reported as no clear difference. Accuracy intervals are clipped to 0 to 100% (a clipped "
+               "interval covers the true mean exactly when the unclipped one does). P(better) is the share of paired "
+               "runs the variant won, ties counting half (the probability of improvement).")
 
 
 @section(order=15)
@@ -40,10 +52,10 @@ def _comparison_table(comparisons: list[Comparison], metric: str, anchor: str) -
         cells = comparison_cells(comparison)
         d = comparison.test.difference
         rows.append([text(cells[0]), Cell(cells[1], comparison.n, True), Cell(cells[2], d.mean, True), text(cells[3]),
-                     Cell(cells[4], comparison.test.p, True), Cell(cells[5], comparison.p_holm, True), text(cells[6])])
-    unit = "percentage points" if is_percent(metric) else "loss"
+                     text(cells[4]), Cell(cells[5], comparison.test.p, True), Cell(cells[6], comparison.p_holm, True),
+                     Cell(cells[7], comparison.probability, True), text(cells[8])])
     return Table(list(COMPARISON_COLUMNS), rows, anchor=anchor, sortable=True,
-                 caption=f"Difference in {words(metric)} ({unit}), variant minus baseline.")
+                 caption=comparison_note(comparisons, metric))
 
 
 @section(order=25)
@@ -83,18 +95,24 @@ def cross_validation(data: ReportData) -> Section:
     for name, members in by_config.items():
         values = [m.metrics["val_accuracy"] for m in members if "val_accuracy" in m.metrics]
         losses = [m.metrics["val_loss"] for m in members if "val_loss" in m.metrics]
-        interval = mean_interval(values)
+        interval = mean_interval(values, metric="val_accuracy", **fold_correction(members))
         spread = interval.std if interval.std is not None else 0.0
+        ci = "" if interval.low is None else f"{100 * interval.low:.2f} to {100 * interval.high:.2f}"
         rows.append([text(name), Cell(str(len(members)), len(members), True),
-                     Cell(f"{100 * interval.mean:.2f}", interval.mean, True), Cell(f"{100 * spread:.2f}", spread, True),
+                     Cell(f"{100 * interval.mean:.2f}", interval.mean, True), text(ci),
+                     Cell(f"{100 * spread:.2f}", spread, True),
                      _range(values), Cell(f"{sum(losses) / len(losses):.4f}" if losses else "", None, True)])
         for member in sorted(members, key=lambda m: (m.repeat, m.fold)):
             curves.append(_fold_curve(member, name))
+    stratified = data.study.setting("dataset", "split", "stratify", default=True) is True
+    repeats = len({r.repeat for r in results})
     blocks: list[Block] = [
-        Paragraph(f"{kfold}-fold stratified cross-validation: every fold is once the validation split; folds are the "
-                  "same for every configuration."),
-        Table(["configuration", "folds", "mean val acc %", "std (points)", "min to max", "mean val loss"], rows,
-              anchor="kfold-table", sortable=True),
+        Paragraph(f"Cross-validation over {pairing_words(len(results), kfold, repeats, stratified)}: every fold is once the validation split; "
+                  "folds are the same for every configuration. The folds share most of their training data, so the "
+                  "interval is the corrected resampled t (Nadeau and Bengio 2003; for repeats, Bouckaert and Frank "
+                  "2004: variance x (1/(k r) + n_val/n_train), k r - 1 degrees of freedom), clipped to 0 to 100%."),
+        Table(["configuration", "folds", "mean val acc %", "95% CI (corrected)", "std (points)", "min to max",
+               "mean val loss"], rows, anchor="kfold-table", sortable=True),
     ]
     if curves and len(curves) <= 60:
         blocks.append(Figure("kfold-curves", figures.draw_small_multiples(curves, "accuracy", columns=5),

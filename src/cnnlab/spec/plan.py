@@ -229,4 +229,18 @@ def expand(
                                 limit_train=limit_train,
                             )
                         )
+    _refuse_twins(runs)
     return runs
+
+
+def _refuse_twins(runs: list[RunConfig]) -> None:
+    """Two plan entries that resolve to the same run (a sweep value listed twice, or ``3`` and
+    ``[3, 3]`` for one kernel) would train one run and count it twice."""
+    seen: dict[str, RunConfig] = {}
+    for config in runs:
+        # The sweep point is a label; the layers and training settings are what trains.
+        trained = canonical_json(config.model_dump(mode="json", exclude={"sweep"}))
+        twin = seen.setdefault(trained, config)
+        if twin is not config:
+            raise SpecError(f"the sweep gives the same run twice: '{twin.label}' and '{config.label}' (repeat "
+                            f"{config.repeat}) resolve to one configuration; list each sweep value once")

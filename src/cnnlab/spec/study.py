@@ -194,7 +194,7 @@ Monitor = Literal["val_loss", "val_accuracy", "train_loss", "train_accuracy"]
 
 
 class Schedule(SpecModel):
-    name: Literal["none", "step", "plateau", "cosine"] = "none"
+    name: Literal["none", "step", "plateau", "cosine", "path"] = "none"
     every: Annotated[int, Field(ge=1)] = Field(10, description="step: epochs between decays")
     factor: float = Field(0.5, gt=0.0, lt=1.0, description="step/plateau: multiply the lr by this")
     monitor: Monitor = "val_loss"
@@ -202,6 +202,23 @@ class Schedule(SpecModel):
     min_delta: float = Field(1e-4, ge=0.0)
     min_lr: float = Field(0.0, ge=0.0)
     warmup_epochs: Annotated[int, Field(ge=0)] = Field(0, description="linear warm-up before the schedule")
+    values: Optional[list[Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)]]] = Field(
+        None, min_length=1, description="path: the lr of each epoch in turn; epochs past the list keep the last "
+        "(the final retrain replays its selected runs' median rates this way)",
+    )
+
+    @model_validator(mode="after")
+    def _values_only_for_path(self) -> "Schedule":
+        # A path names every epoch's rate, so nothing else may shape it, and no other schedule reads values.
+        if self.name == "path" and not self.values:
+            raise PydanticCustomError("schedule_path", "schedule 'path' needs 'values:', a list of positive rates")
+        if self.name != "path" and self.values is not None:
+            raise PydanticCustomError("schedule_values", "'values:' is for schedule 'path' only, not '{name}'",
+                                      {"name": self.name})
+        if self.name == "path" and (self.warmup_epochs or self.min_lr):
+            raise PydanticCustomError("schedule_path", "schedule 'path' lists every epoch's rate itself; "
+                                      "drop warmup_epochs and min_lr")
+        return self
 
 
 class EarlyStopping(SpecModel):

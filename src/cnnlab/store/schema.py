@@ -1,4 +1,4 @@
-"""The run store's SQLite schema (version 1).
+"""The run store's SQLite schema (version 2), and the migrations that bring older stores to it.
 
 One file, ``cnnlab.sqlite``, per output folder, beside an ``artifacts/`` folder that holds one
 sub-folder per run id (weights, resumable checkpoint, predictions). Tables:
@@ -19,9 +19,17 @@ sub-folder per run id (weights, resumable checkpoint, predictions). Tables:
   softmax outputs of the val and test splits), ``examples`` (npz: a few correctly and wrongly
   classified evaluation images as uint8 with labels, predictions and confidences, so the report
   can show them without the dataset); ``cnnlab.store.artifacts`` writes and reads those two.
+- ``plans`` (2): the run ids of each study's latest ``cnnlab run``, in plan order. Tables,
+  comparisons, selection, findings and the report count these runs only; runs of an earlier
+  version of the study (a quick ``--epochs 1`` trial, an architecture since edited) stay in
+  ``runs`` and are listed apart (``cnnlab ls --all``) until ``cnnlab prune`` removes them.
+- ``spec_history`` (2): every spec text a study had before it was replaced by an edited one.
+
+A store written by an older cnnlab is migrated in place when it is opened (``MIGRATIONS``, one
+transaction); a store written by a newer cnnlab is refused, never rewritten.
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 STATUSES = ("queued", "running", "interrupted", "done", "failed", "diverged")
 
@@ -104,7 +112,29 @@ CREATE TABLE IF NOT EXISTS artifacts (
     created_at TEXT NOT NULL,
     PRIMARY KEY (run_id, kind)
 );
+CREATE TABLE IF NOT EXISTS plans (
+    study TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (study, run_id)
+);
+CREATE TABLE IF NOT EXISTS spec_history (
+    study TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    spec_text TEXT NOT NULL,
+    spec_path TEXT
+);
 """
+
+# version -> the statements that bring a store of that version to the next one.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE IF NOT EXISTS plans (study TEXT NOT NULL, run_id TEXT NOT NULL, position INTEGER NOT NULL,"
+        " PRIMARY KEY (study, run_id))",
+        "CREATE TABLE IF NOT EXISTS spec_history (study TEXT NOT NULL, saved_at TEXT NOT NULL,"
+        " spec_text TEXT NOT NULL, spec_path TEXT)",
+    ),
+}
 
 EPOCH_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "penalty", "lr", "seconds",
                  "images_per_second")

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 from contextlib import contextmanager
@@ -19,11 +20,12 @@ from cnnlab.errors import StoreError
 from cnnlab.fsutil import remove_stale_temporaries, write_bytes_atomic
 from cnnlab.records import RunRecord, StudyRecord
 from cnnlab.store.artifacts import read_weights
-from cnnlab.store.schema import EPOCH_COLUMNS, METRIC_COLUMNS, SCHEMA, SCHEMA_VERSION
+from cnnlab.store.schema import EPOCH_COLUMNS, METRIC_COLUMNS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 DB_NAME = "cnnlab.sqlite"
 ARTIFACTS = "artifacts"
 CHECKPOINT_FILE = "checkpoint.pt"
+RUN_ID = re.compile(r"[0-9a-f]{16}")  # cnnlab.spec.plan.run_id: 16 hexadecimal digits
 
 
 def now() -> str:
@@ -43,6 +45,8 @@ class Store:
         if not create and not self.path.exists():
             raise StoreError(f"{self.folder}: no cnnlab store here (no {DB_NAME}); run 'cnnlab run SPEC --out {self.folder}' first")
         writable = os.access(self.folder, os.W_OK) if self.folder.exists() else True
+        self.writable = writable
+        self.version = SCHEMA_VERSION
         if create and not writable:
             raise StoreError(f"{self.folder}: cannot write here (the folder is read-only or not yours); whatever it holds "
                              "is kept. Make it writable and run again, or choose another --out")
@@ -82,9 +86,19 @@ class Store:
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "meta" in tables:
             row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else None
-            if version != SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: store schema version {version}, this cnnlab reads version {SCHEMA_VERSION}")
+            version = int(row[0]) if row and str(row[0]).isdigit() else None
+            if version is None or version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: store schema version {version}, this cnnlab reads versions up to "
+                                 f"{SCHEMA_VERSION}: the store was written by a newer cnnlab; upgrade cnnlab to read it "
+                                 "(nothing was changed)")
+            self.version = version
+            if version < SCHEMA_VERSION and self.writable:
+                with self.transaction():
+                    for step in range(version, SCHEMA_VERSION):
+                        for statement in MIGRATIONS[step]:
+                            self.db.execute(statement)
+                    self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+                self.version = SCHEMA_VERSION
             return
         if not create:
             raise StoreError(f"{self.path}: not a cnnlab store")
@@ -93,6 +107,7 @@ class Store:
                 if statement.strip():
                     self.db.execute(statement)
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self.version = SCHEMA_VERSION
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -139,8 +154,15 @@ class Store:
     # ------------------------------------------------------------ studies
 
     def save_study(self, name: str, spec_text: str, spec_json: Any, spec_path: Optional[str], environment: dict) -> None:
+        """Record a study's spec. Another spec under the same name (the file edited, or another
+        file: a study grown from a first subset) becomes the study's next version: the replaced
+        text goes to ``spec_history``, never lost, and only the new plan's runs are counted."""
         stamp = now()
+        known = self.db.execute("SELECT spec_text, spec_path FROM studies WHERE name = ?", (name,)).fetchone()
         with self.transaction() as db:
+            if known is not None and known["spec_text"] != spec_text:
+                db.execute("INSERT INTO spec_history (study, saved_at, spec_text, spec_path) VALUES (?, ?, ?, ?)",
+                           (name, stamp, known["spec_text"], known["spec_path"]))
             db.execute(
                 "INSERT INTO studies (name, spec_text, spec_json, spec_path, environment_json, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET spec_text=excluded.spec_text,"
@@ -189,17 +211,51 @@ class Store:
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return RunRecord.from_row(row) if row else None
 
-    def runs(self, study: Optional[str] = None, status: Optional[str] = None) -> list[RunRecord]:
-        """Runs as typed records (JSON fields parsed), in plan order."""
+    def runs(self, study: Optional[str] = None, status: Optional[str] = None, *, earlier: bool = False,
+             every: bool = False) -> list[RunRecord]:
+        """A study's runs as typed records (JSON fields parsed), in plan order: those of its
+        latest plan (what every table counts), or with ``earlier`` those of earlier versions
+        only, or with ``every`` all of them. Without ``study``: every run of the folder."""
         query, args = "SELECT * FROM runs WHERE 1=1", []
         if study is not None:
             query += " AND study = ?"
             args.append(study)
+            if not every and self.plan(study) is not None:
+                query += f" AND id {'NOT IN' if earlier else 'IN'} (SELECT run_id FROM plans WHERE study = ?)"
+                args.append(study)
+            elif earlier:
+                return []
         if status is not None:
             query += " AND status = ?"
             args.append(status)
         rows = self.db.execute(query + " ORDER BY study, position", args).fetchall()
         return [RunRecord.from_row(row) for row in rows]
+
+    def set_plan(self, study: str, run_ids: list[str]) -> None:
+        """Make these runs the study's counted plan (those of an earlier plan stay, uncounted)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM plans WHERE study = ?", (study,))
+            db.executemany("INSERT OR IGNORE INTO plans (study, run_id, position) VALUES (?, ?, ?)",
+                           [(study, run_id, position) for position, run_id in enumerate(run_ids)])
+
+    def plan(self, study: str) -> Optional[list[str]]:
+        """The run ids of the study's latest plan; None for a study from before plans were kept
+        (then every run of it counts)."""
+        if self.version < 2:
+            return None
+        ids = [row[0] for row in self.db.execute("SELECT run_id FROM plans WHERE study = ? ORDER BY position", (study,))]
+        return ids or None
+
+    def remove_runs(self, run_ids: list[str]) -> None:
+        """Delete runs, their epochs and their files (``cnnlab prune``)."""
+        for run_id in run_ids:
+            if not RUN_ID.fullmatch(run_id):  # an id from the database becomes a path only when it is one
+                raise StoreError(f"{self.path}: '{run_id[:40]}' is not a run id; the store was changed by hand")
+        with self.transaction() as db:
+            for run_id in run_ids:
+                db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        for run_id in run_ids:
+            shutil.rmtree(self.run_folder(run_id), ignore_errors=True)
 
     def start_run(self, run_id: str, info: dict[str, Any]) -> None:
         """Mark a run running and record what it is about to train with."""

@@ -1,4 +1,22 @@
-"""Optimizers by name, with Keras' defaults and meanings for their settings."""
+"""Optimizers by name, with Keras' defaults and meanings for their settings.
+
+The updates, per parameter ``w`` with gradient ``g`` at step ``t`` (1-based), rate ``lr`` (tests in
+``tests/train/test_optimizers.py`` check each against these lines):
+
+- sgd: ``g += wd * w``; ``b = mu * b + g`` (``b = g`` at t=1); ``w -= lr * (g + mu * b)`` with
+  nesterov, else ``w -= lr * b``. Keras keeps ``v = mu * v - lr * g`` instead: the same steps
+  while the rate is constant; after a schedule changes it, Keras' velocity still carries the old rate.
+- adam: ``g += wd * w``; ``m = b1 * m + (1 - b1) * g``; ``v = b2 * v + (1 - b2) * g**2``;
+  ``w -= lr / (1 - b1**t) * m / (sqrt(v / (1 - b2**t)) + eps)``. Keras adds ``eps`` to ``sqrt(v)``
+  before the bias correction ("epsilon hat"): apart only when ``sqrt(v)`` is near ``eps``.
+- adamw: ``w -= lr * wd * w`` first (decoupled, as Keras' AdamW), then adam's step without ``g += wd * w``.
+- rmsprop: ``g += wd * w``; ``v = rho * v + (1 - rho) * g**2``; ``s = g / (sqrt(v) + eps)``;
+  ``b = mu * b + s`` and ``w -= lr * b`` with momentum, else ``w -= lr * s``. Keras divides by
+  ``sqrt(v + eps)``: apart only when ``v`` is near ``eps``.
+
+``weight_decay`` is PyTorch's: added to the gradient (an L2 term) except in adamw; Keras 3
+decouples it in every optimizer. A Keras ``kernel_regularizer`` L2 is a variant's ``l2`` penalty.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The schedule sets the rate at the start of each epoch (``rate(epoch)``) and may react to the
 epoch's metrics (``observe``); warm-up, when asked, ramps linearly over the first epochs
-before any schedule applies.
+before any schedule applies. ``path`` replays a listed rate per epoch instead.
 """
 
 from __future__ import annotations
@@ -99,6 +99,21 @@ class PlateauSchedule(LRSchedule):
         if self.state["wait"] >= self.spec.patience:
             self.state["scale"] *= self.spec.factor
             self.state["wait"] = 0
+
+
+@SCHEDULES.register("path")
+class PathSchedule(LRSchedule):
+    """An explicit rate per epoch (``values``); epochs past the list keep its last rate.
+
+    The final retrain replays this way the per-epoch median rate its selected runs followed: a
+    plateau schedule watches validation data, which a train+val retrain does not have.
+    """
+
+    def rate(self, epoch: int) -> float:
+        values = self.spec.values
+        if not values:  # the spec refuses this at load; a hand-built Schedule may not have been through it
+            raise TrainError("schedule 'path' has no values: give the rate of each epoch")
+        return values[min(epoch, len(values) - 1)]
 
 
 def build_schedule(spec: Schedule, base_lr: float, epochs: int) -> LRSchedule:
