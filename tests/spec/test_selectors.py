@@ -95,3 +95,20 @@ def test_command_line_overrides_are_validated_as_the_spec_is(tmp_path, capsys):
     assert "the command line (--epochs 1000000000)" in err
     assert "train.epochs: expected less than or equal to 100000; found 1000000000" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_key_written_twice_is_refused_with_both_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: twice\ndataset: {name: digits}\narchitectures:\n  A: [flatten, {dense: 10}]\n"
+                    "  B: [flatten, {dense: 10}]\n  A: [{conv: 4}, flatten, {dense: 10}]\n")
+    with pytest.raises(SpecError) as error:
+        load_study(path)
+    assert str(error.value) == (f"{path}:6: the key 'A' appears twice in architectures (lines 4 and 6); YAML would "
+                                "keep only the last one. Remove or rename one")
+
+
+def test_a_key_written_twice_on_one_line_is_refused_too(tmp_path):
+    path = tmp_path / "flow.yaml"
+    path.write_text("name: flow\ndataset: {name: digits, name: mnist}\narchitectures:\n  A: [flatten, {dense: 10}]\n")
+    with pytest.raises(SpecError, match=r"flow.yaml:2: the key 'name' appears twice in dataset \(lines 2 and 2\)"):
+        load_study(path)

@@ -156,3 +156,30 @@ def test_a_store_written_by_a_newer_cnnlab_is_refused_and_left_as_it_is(tmp_path
 def test_run_ids_from_the_database_become_paths_only_when_they_are_run_ids(tmp_path):
     with Store(tmp_path) as store, pytest.raises(StoreError, match="is not a run id"):
         store.remove_runs(["../../outside"])
+
+
+def test_the_lock_never_follows_a_link_planted_at_its_name(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    lock = StoreLock(tmp_path / "out", "study")
+    lock.path.parent.mkdir()
+    lock.path.symlink_to(victim)
+    with pytest.raises(StoreError, match="it is a link; remove it"), lock:
+        pass
+    assert victim.read_text() == "precious"
+
+
+def test_a_tampered_artifact_path_or_run_id_is_refused_not_followed(tmp_path):
+    from tests.conftest import TINY_STUDY
+
+    config = expand(parse_study(TINY_STUDY))[0]
+    with Store(tmp_path / "out") as store:
+        store.save_study("tiny", "", {}, None, {})
+        store.register_runs([config])
+        store.save_artifact(config.run_id, "weights", "weights.safetensors", b"x")
+        store.db.execute("UPDATE artifacts SET path = '../outside.txt'")
+        (tmp_path / "outside.txt").write_text("not the store's")
+        with pytest.raises(StoreError, match="outside the store's artifacts folder"):
+            store.artifact_path(config.run_id, "weights")
+        with pytest.raises(StoreError, match="is not a run id"):
+            store.run_folder("../../outside")

@@ -102,7 +102,18 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], budget: list[in
         raise _Limit(f"the string {short_repr(node.value, 30)} holds an unpaired surrogate, which is not text",
                      node.start_mark)
     if isinstance(node, yaml.MappingNode):
+        first_lines: dict[str, int] = {}
         for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                line, key = key_node.start_mark.line + 1, str(key_node.value)
+                seen = first_lines.get(key)
+                first_lines.setdefault(key, line)
+                if seen is not None:
+                    # YAML keeps the last of two equal keys: a whole architecture could vanish unseen.
+                    where = f" in {_format_path(path)}" if path else ""
+                    raise _Limit(f"the key '{short_repr(key_node.value, 40)[1:-1]}' appears twice{where} (lines {seen} "
+                                 f"and {line}); YAML would keep only the last one. Remove or rename one",
+                                 key_node.start_mark)
             if isinstance(key_node, yaml.ScalarNode) and not _is_text(key_node.value):
                 raise _Limit(f"the key {short_repr(key_node.value, 30)} holds an unpaired surrogate, which is not text",
                              key_node.start_mark)

@@ -22,7 +22,14 @@ class StoreLock:
 
     def __enter__(self) -> "StoreLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        try:
+            # Never through a link: a link planted at this predictable name would otherwise have
+            # the pid written into (and the file truncated) wherever it points.
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as error:
+            reason = "it is a link; remove it" if self.path.is_symlink() else (error.strerror or str(error))
+            raise StoreError(f"{self.path}: cannot use this lock file ({reason}); nothing was changed") from None
+        handle = os.fdopen(descriptor, "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

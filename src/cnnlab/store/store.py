@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import re
 import shutil
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-import torch
-
 from cnnlab.errors import StoreError
-from cnnlab.fsutil import remove_stale_temporaries, write_bytes_atomic
+from cnnlab.fsutil import remove_stale_temporaries
 from cnnlab.records import RunRecord, StudyRecord
-from cnnlab.store.artifacts import read_weights
+from cnnlab.store.files import ARTIFACTS, CHECKPOINT_FILE, RunFiles, now
 from cnnlab.store.schema import EPOCH_COLUMNS, METRIC_COLUMNS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 DB_NAME = "cnnlab.sqlite"
-ARTIFACTS = "artifacts"
-CHECKPOINT_FILE = "checkpoint.pt"
-RUN_ID = re.compile(r"[0-9a-f]{16}")  # cnnlab.spec.plan.run_id: 16 hexadecimal digits
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-class Store:
+class Store(RunFiles):
     """One output folder's runs. Open with ``Store(folder)``; close (or use ``with``)."""
 
     def __init__(self, folder: str | Path, *, create: bool = True):
@@ -248,14 +236,12 @@ class Store:
 
     def remove_runs(self, run_ids: list[str]) -> None:
         """Delete runs, their epochs and their files (``cnnlab prune``)."""
-        for run_id in run_ids:
-            if not RUN_ID.fullmatch(run_id):  # an id from the database becomes a path only when it is one
-                raise StoreError(f"{self.path}: '{run_id[:40]}' is not a run id; the store was changed by hand")
+        folders = [self.run_folder(run_id) for run_id in run_ids]  # each id checked before anything goes
         with self.transaction() as db:
             for run_id in run_ids:
                 db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-        for run_id in run_ids:
-            shutil.rmtree(self.run_folder(run_id), ignore_errors=True)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def start_run(self, run_id: str, info: dict[str, Any]) -> None:
         """Mark a run running and record what it is about to train with."""
@@ -317,66 +303,6 @@ class Store:
             db.execute("UPDATE runs SET status='queued', epochs_done=0, started_at=NULL, finished_at=NULL,"
                        " error=NULL, diverged_epoch=NULL WHERE id=?", (run_id,))
         shutil.rmtree(self.run_folder(run_id), ignore_errors=True)
-
-    # ------------------------------------------------------------ artifacts
-
-    def run_folder(self, run_id: str) -> Path:
-        return self.folder / ARTIFACTS / run_id
-
-    def save_artifact(self, run_id: str, kind: str, filename: str, data: bytes) -> Path:
-        """Write a file of a run atomically and record it."""
-        path = self.run_folder(run_id) / filename
-        try:
-            write_bytes_atomic(path, data)
-        except OSError as error:
-            raise self._write_error(error) from None
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO artifacts (run_id, kind, path, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, kind, str(path.relative_to(self.folder)), len(data), hashlib.sha256(data).hexdigest(), now()),
-            )
-        return path
-
-    def artifact_path(self, run_id: str, kind: str) -> Optional[Path]:
-        row = self.db.execute("SELECT path FROM artifacts WHERE run_id = ? AND kind = ?", (run_id, kind)).fetchone()
-        if row is None:
-            return None
-        path = self.folder / row[0]
-        return path if path.exists() else None
-
-    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT * FROM artifacts WHERE run_id = ? ORDER BY kind", (run_id,)).fetchall()
-        return [dict(row) for row in rows]
-
-    def save_checkpoint(self, run_id: str, data: bytes) -> Path:
-        """Store a checkpoint's bytes, replacing the previous one atomically. They are opaque here:
-        ``cnnlab.train.checkpoint`` writes and parses them."""
-        return self.save_artifact(run_id, "checkpoint", CHECKPOINT_FILE, data)
-
-    def checkpoint_bytes(self, run_id: str) -> Optional[bytes]:
-        """The run's checkpoint file as it is (unparsed: whoever resumes parses it), or None."""
-        path = self.artifact_path(run_id, "checkpoint")
-        if path is None:
-            return None
-        return path.read_bytes()
-
-    def drop_checkpoint(self, run_id: str) -> None:
-        path = self.artifact_path(run_id, "checkpoint")
-        with self.transaction() as db:
-            db.execute("DELETE FROM artifacts WHERE run_id = ? AND kind = 'checkpoint'", (run_id,))
-        if path is not None:
-            path.unlink(missing_ok=True)
-
-    def save_weights(self, run_id: str, data: bytes) -> Path:
-        """Store final weights (safetensors bytes, from ``cnnlab.store.artifacts.serialize_weights``)."""
-        return self.save_artifact(run_id, "weights", "weights.safetensors", data)
-
-    def load_weights(self, run_id: str) -> dict[str, torch.Tensor]:
-        """A finished run's final weights (a StoreError when it has none or they are damaged)."""
-        path = self.artifact_path(run_id, "weights")
-        if path is None:
-            raise StoreError(f"run {run_id} has no saved weights (is it finished? see 'cnnlab ls {self.folder}')")
-        return read_weights(path)
 
 
 def _read_only_uri(path: Path) -> str:
