@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 
 def positive(text: str) -> int:
@@ -19,9 +19,36 @@ def positive(text: str) -> int:
     return value
 
 
+def at_most(limit: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to ``limit`` (the same bound the spec's field has)."""
+
+    def bounded(text: str) -> int:
+        value = positive(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"expected a number of at most {limit:,}, found {value:,}")
+        return value
+
+    return bounded
+
+
+MAX_THREADS = 1024  # train.threads' bound in the spec
+MAX_IMAGES = 10**9  # a split count's bound in the spec
+
+
 def workers(text: str) -> Union[str, int]:
-    """An argparse type: ``auto`` or a positive number of worker processes."""
-    return "auto" if text == "auto" else positive(text)
+    """An argparse type: ``auto`` or a number of worker processes (1 to 1,024)."""
+    return "auto" if text == "auto" else at_most(MAX_THREADS)(text)
+
+
+def fraction_of_gpus(text: str) -> float:
+    """An argparse type: GPUs a Ray task asks for, from 0 to 64 (fractions share a GPU)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs, found {text!r}") from None
+    if not 0.0 <= value <= 64.0:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs from 0 to 64, found {text}")
+    return value
 
 
 def store_arguments(parser: argparse.ArgumentParser) -> None:

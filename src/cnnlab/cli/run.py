@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from cnnlab.cli.arguments import positive, workers
+from cnnlab.cli.arguments import MAX_IMAGES, MAX_THREADS, at_most, fraction_of_gpus, positive, workers
 from cnnlab.errors import CnnlabError
 
 
@@ -29,8 +29,8 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
     run.add_argument("--precision", choices=["fp32", "bf16"],
                      help="override train.precision: bf16 autocast is about 1.5-2x faster on CPUs with bf16 "
                      "instructions (AVX512-BF16, AMX) and on recent GPUs (changes the runs' identity)")
-    run.add_argument("--limit-train", type=positive, metavar="N", help="train on a random N examples of the training split")
-    run.add_argument("--threads", type=positive, help="CPU threads per run (default: every core, split among workers; 1 for tiny models)")
+    run.add_argument("--limit-train", type=at_most(MAX_IMAGES), metavar="N", help="train on a random N examples of the training split")
+    run.add_argument("--threads", type=at_most(MAX_THREADS), help="CPU threads per run (default: every core, split among workers; 1 for tiny models)")
     run.add_argument("--workers", type=workers, default="auto", metavar="N|auto",
                      help="train N runs at once in worker processes, splitting the cores; auto (default): one "
                      "single-threaded run per core when the study would train for over a minute (small CNNs "
@@ -39,7 +39,7 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
                      help="local (default): this machine; ray: one task per run on a Ray cluster")
     run.add_argument("--address", default="auto",
                      help="with --executor ray: the cluster's HOST:PORT, or 'auto' for the one started on this machine")
-    run.add_argument("--gpus-per-run", type=float, metavar="N",
+    run.add_argument("--gpus-per-run", type=fraction_of_gpus, metavar="N",
                      help="with --executor ray: GPUs each run asks for (default: 1 when train.device is cuda)")
     run.add_argument("--force", action="store_true", help="train finished runs again")
     run.add_argument("--quiet", action="store_true", help="no progress display; print only the results")

@@ -160,6 +160,8 @@ def _opened(store: Store | str | Path) -> Iterator[Store]:
 
 
 def default_folder(store: Store, run_id: str) -> Path:
+    """``DIR/explain/<run id>``; the id is checked first (it came from the database)."""
+    store.run_folder(run_id)  # a StoreError for anything but a run id
     return store.folder / "explain" / run_id
 
 

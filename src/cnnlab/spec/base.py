@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -50,6 +51,19 @@ def pair(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(value)
     return value
+
+
+def check_printable(name: str) -> str:
+    """Refuse a name holding control characters: names reach terminals, logs and reports, where
+    an escape sequence would be acted on rather than shown."""
+    for position, character in enumerate(name):
+        if unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp"):
+            raise PydanticCustomError(
+                "control_character", "the name {name} holds a control character ({code}) at position {position}; "
+                "names may hold letters, digits, punctuation and spaces",
+                {"name": short_repr(name, 40), "code": f"U+{ord(character):04X}", "position": position},
+            )
+    return name
 
 
 def short_repr(value: Any, limit: int = 60) -> str:

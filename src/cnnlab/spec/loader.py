@@ -6,6 +6,7 @@ Every error names the file, the line, the field path, what was expected and what
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -192,7 +193,8 @@ def _message(error: dict[str, Any]) -> str:
         msg = msg[len("Value error, "):]
     elif msg == "Field required":
         return "this field is required"
-    if error["type"] in ("unknown_key", "layer_type", "layer_item", "dataset_name", "sweep_key", "split_count"):
+    if error["type"] in ("unknown_key", "layer_type", "layer_item", "dataset_name", "sweep_key", "split_count",
+                         "control_character"):
         return msg
     found = error.get("input")
     if not isinstance(found, (dict, list)) and found is not None:
@@ -254,7 +256,16 @@ def load_study(path: str | Path) -> tuple[Study, str]:
     """Read and validate a study file; return the study and its verbatim text."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        # Size and kind first: a device file or a pipe given as a spec would be read forever.
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError(f"{path}: not a regular file (a device, pipe or socket); give a study .yaml file")
+        if info.st_size > MAX_BYTES:
+            raise SpecError(f"{path}: the file is {info.st_size:,} bytes; a spec is at most {MAX_BYTES:,}")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)  # a file that grew since stat is still bounded
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file") from None
     except IsADirectoryError:

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, field
 from pydantic_core import PydanticCustomError
 
 from cnnlab.registry import did_you_mean
-from cnnlab.spec.base import SpecModel, pair, short_repr
+from cnnlab.spec.base import SpecModel, check_printable, pair, short_repr
 from cnnlab.spec.layers import LAYER_TYPES, LayerItem, Pair, item_layer
 from cnnlab.spec.selectors import layer_kind, vocabulary
 
@@ -326,6 +326,18 @@ class Study(SpecModel):
     repeats: Annotated[int, Field(ge=1, le=1000)] = 1
     evaluate: Evaluate = Evaluate()
     explain: Explain = Explain()
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        return check_printable(value)
+
+    @field_validator("architectures", "variants", "sweep")
+    @classmethod
+    def _printable_keys(cls, value: dict) -> dict:
+        for key in value:
+            check_printable(str(key))
+        return value
 
     @field_validator("architectures", "variants")
     @classmethod
