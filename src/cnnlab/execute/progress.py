@@ -23,8 +23,9 @@ class StudyProgress:
 class LogProgress(StudyProgress):
     """One line per run start, epoch and run end (for logs and pipes)."""
 
-    def __init__(self, stream: TextIO = sys.stderr):
-        self.stream = stream
+    def __init__(self, stream: Optional[TextIO] = None):
+        # Looked up now, not when the module was imported: sys.stderr may have been replaced since.
+        self.stream = stream if stream is not None else sys.stderr
         self.total = 0
         self.runs: dict[str, tuple[str, int]] = {}
 
@@ -115,8 +116,9 @@ class RichProgress(StudyProgress):
         self.progress.stop()
 
 
-def make_progress(quiet: bool = False, stream: TextIO = sys.stderr) -> StudyProgress:
-    """Rich on a terminal, log lines elsewhere, nothing when quiet."""
+def make_progress(quiet: bool = False, stream: Optional[TextIO] = None) -> StudyProgress:
+    """Rich on a terminal, log lines elsewhere, nothing when quiet (``stream``: sys.stderr as it is now)."""
+    stream = stream if stream is not None else sys.stderr
     if quiet:
         return StudyProgress()
     if stream.isatty():
