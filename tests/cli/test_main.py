@@ -46,3 +46,15 @@ def test_debug_shows_the_error_before_or_after_the_command(tmp_path):
         main(["run", str(bad), "--out", str(tmp_path / "out"), "--debug"])
     result = cnnlab("run", bad, "--out", tmp_path / "out", "--debug")
     assert result.returncode == 1 and "Traceback" in result.stderr  # Python's own exit for an uncaught error
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--threads", "100000", "expected a number of at most 1,024, found 100,000"),
+    ("--limit-train", "10000000000", "expected a number of at most 1,000,000,000"),
+    ("--workers", "5000", "expected a number of at most 1,024"),
+    ("--gpus-per-run", "nan", "expected a number of GPUs from 0 to 64, found nan"),
+])
+def test_command_line_options_are_bounded_like_the_spec_s_fields(tmp_path, capsys, option, value, expected):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "study.yaml", option, value])
+    assert stop.value.code == 2 and expected in capsys.readouterr().err

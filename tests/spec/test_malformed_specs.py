@@ -101,3 +101,45 @@ def test_yaml_12_scalars_on_is_a_key_and_1e_5_a_float(tmp_path):
     study, _ = load_study(tmp_path / "s.yaml")
     assert study.variants["l2"].l2.factor == 1e-5
     assert study.variants["l2"].on == ["dense"]
+
+
+def test_a_key_written_twice_is_refused_with_both_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: twice\ndataset: {name: digits}\narchitectures:\n  A: [flatten, {dense: 10}]\n"
+                    "  B: [flatten, {dense: 10}]\n  A: [{conv: 4}, flatten, {dense: 10}]\n")
+    with pytest.raises(SpecError) as error:
+        load_study(path)
+    assert str(error.value) == (f"{path}:6: the key 'A' appears twice in architectures (lines 4 and 6); YAML would "
+                                "keep only the last one. Remove or rename one")
+
+
+def test_a_key_written_twice_on_one_line_is_refused_too(tmp_path):
+    path = tmp_path / "flow.yaml"
+    path.write_text("name: flow\ndataset: {name: digits, name: mnist}\narchitectures:\n  A: [flatten, {dense: 10}]\n")
+    with pytest.raises(SpecError, match=r"flow.yaml:2: the key 'name' appears twice in dataset \(lines 2 and 2\)"):
+        load_study(path)
+
+
+def test_names_holding_control_characters_are_refused_where_they_are_written(tmp_path):
+    path = tmp_path / "escape.yaml"
+    path.write_text('name: "study\\e[2J"\ndataset: {name: digits}\narchitectures:\n  "A\\u202e": [flatten, {dense: 10}]\n')
+    with pytest.raises(SpecError) as error:
+        load_study(path)
+    message = str(error.value)
+    assert "2 problems" in message
+    assert f"{path}:1: name: the name 'study\\x1b[2J' holds a control character (U+001B) at position 5" in message
+    assert f"{path}:3: architectures: the name 'A\\u202e' holds a control character (U+202E) at position 1" in message
+    assert "\x1b" not in message and "\u202e" not in message  # shown escaped, never raw
+
+
+def test_a_spec_path_that_is_not_a_regular_file_is_refused_before_reading(tmp_path):
+    import os
+
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)  # reading it would wait forever for a writer
+    with pytest.raises(SpecError, match="not a regular file"):
+        load_study(fifo)
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * 2_000_000)
+    with pytest.raises(SpecError, match="the file is 2,000,000 bytes; a spec is at most 1,000,000"):
+        load_study(big)
