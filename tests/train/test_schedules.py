@@ -70,3 +70,58 @@ def test_a_path_without_positive_rates_or_with_other_shaping_is_refused(settings
 
     with pytest.raises(ValidationError, match=message):
         Schedule.model_validate(settings)
+
+
+@pytest.mark.parametrize("monitor, values", [("val_loss", [1.0, 0.9, 0.9]), ("val_accuracy", [0.5, 0.6, 0.6])])
+def test_an_equal_value_is_no_improvement_for_early_stopping_or_plateau(monitor, values):
+    """Keras: an improvement must beat the best by more than min_delta; a tie counts as waiting."""
+    stopper = EarlyStopper(EarlyStopping(monitor=monitor, patience=1))
+    assert [stopper.observe(e, {monitor: v}) for e, v in enumerate(values)] == [False, False, True]
+    assert stopper.best_epoch == 1
+    plateau = build_schedule(Schedule(name="plateau", patience=1, factor=0.5, monitor=monitor, min_delta=0.0), 1.0, 5)
+    for epoch, value in enumerate(values):
+        plateau.observe(epoch, {monitor: value})
+    assert plateau.rate(3) == 0.5
+
+
+@pytest.mark.parametrize("monitor, values", [("val_loss", [1.0, 0.95, 0.85]), ("val_accuracy", [0.5, 0.55, 0.65])])
+def test_plateau_min_delta_ignores_tiny_gains_in_both_directions(monitor, values):
+    plateau = build_schedule(Schedule(name="plateau", patience=1, factor=0.5, monitor=monitor, min_delta=0.1), 1.0, 5)
+    rates = []
+    for epoch, value in enumerate(values):
+        rates.append(plateau.rate(epoch))
+        plateau.observe(epoch, {monitor: value})
+    # 0.05 better than the best is within min_delta (one cut); 0.15 better is an improvement.
+    assert rates == [1.0, 1.0, 0.5] and plateau.state["best"] == values[2]
+
+
+def test_a_missing_or_non_finite_value_is_neither_an_improvement_nor_a_wait():
+    """A diverged epoch (NaN) or a metric the run does not have must not become the best."""
+    stopper = EarlyStopper(EarlyStopping(monitor="val_loss", patience=1))
+    assert stopper.observe(0, {"val_loss": 1.0}) is False
+    assert stopper.observe(1, {"val_accuracy": 0.5}) is False and stopper.wait == 0  # not watched
+    assert stopper.observe(2, {"val_loss": float("nan")}) is True  # counts as no improvement
+    assert stopper.best == 1.0 and stopper.best_epoch == 0
+    plateau = build_schedule(Schedule(name="plateau", patience=1, factor=0.5, monitor="val_loss", min_delta=0.0), 1.0, 5)
+    plateau.observe(0, {"val_loss": float("nan")})
+    plateau.observe(1, {"val_accuracy": 0.5})
+    assert plateau.state["best"] is None and plateau.state["wait"] == 0
+    plateau.observe(2, {"val_loss": 2.0})
+    assert plateau.state["best"] == 2.0
+
+
+def test_early_stopping_never_stops_at_the_first_epoch_as_keras():
+    """Keras stops only from the second epoch on, even when the first is already no improvement."""
+    stopper = EarlyStopper(EarlyStopping(monitor="val_loss", patience=1))
+    assert stopper.observe(0, {"val_loss": float("inf")}) is False
+    assert stopper.observe(1, {"val_loss": float("inf")}) is True
+
+
+def test_a_plateau_cut_during_warm_up_applies_from_the_first_epoch_after_it():
+    schedule = build_schedule(Schedule(name="plateau", warmup_epochs=2, patience=1, factor=0.5, monitor="val_loss",
+                                       min_delta=0.0), 0.3, 6)
+    rates = []
+    for epoch, loss in enumerate([1.0, 1.0, 0.5]):
+        rates.append(schedule.rate(epoch))
+        schedule.observe(epoch, {"val_loss": loss})
+    assert rates == pytest.approx([0.1, 0.2, 0.15])
