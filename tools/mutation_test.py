@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
 import importlib.abc
 import importlib.util
@@ -445,10 +446,8 @@ def _run_mutant(module: str, mutation: Mutation, tests: list[str], timeout: floa
 
 def run(modules: list[str], tests: list[str], jobs: int) -> list[Outcome]:
     for name in WARM_IMPORTS:
-        try:
+        with contextlib.suppress(ImportError):       # only a head start; the child imports it anyway
             __import__(name)
-        except ImportError:
-            pass
     covering, durations = map_tests(modules, tests)
     pending: list[tuple[str, Mutation, list[str], float]] = []
     outcomes: list[Outcome] = []
@@ -477,7 +476,12 @@ def run(modules: list[str], tests: list[str], jobs: int) -> list[Outcome]:
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(_run_mutant, m, mu, t, b) for m, mu, t, b in pending]
         for done, future in enumerate(futures, 1):
-            outcomes.append(future.result())
+            outcome = future.result()
+            outcomes.append(outcome)
+            if outcome.result == "survived":     # shown at once: the run is long
+                print(f"  survived: {module_file(outcome.module).relative_to(ROOT)}:"
+                      f"{outcome.mutation.line}: {outcome.mutation.before} -> "
+                      f"{outcome.mutation.after}", flush=True)
             if done % 20 == 0 or done == len(futures):
                 killed = sum(o.result in ("killed", "timeout") for o in outcomes)
                 print(f"  {done}/{len(futures)} run, {killed} killed so far, "

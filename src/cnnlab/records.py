@@ -13,9 +13,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cache
 from typing import Any, Iterator, Optional, Protocol
+
+
+class RecordError(ValueError):
+    """A row whose column does not hold what cnnlab writes there (a damaged or hand-edited store).
+    The store turns it into a StoreError naming its file (the kit cannot import ``cnnlab.errors``)."""
+
+    def __init__(self, table: str, key: str, column: str, problem: str):
+        super().__init__(f"{table} row {key!r}: column {column} {problem}")
+        self.table, self.key, self.column, self.problem = table, key, column, problem
 
 
 class _Record(Mapping):
@@ -41,12 +52,69 @@ class _Record(Mapping):
         return {name: getattr(self, name) for name in self._names()}
 
 
-def _parsed(row: sqlite3.Row, json_columns: tuple[str, ...]) -> dict[str, Any]:
+def _fits(value: Any, kind: Any) -> bool:
+    """Whether a value read from a row is of the field's declared type (one level into lists and dicts)."""
+    if kind is Any:
+        return True
+    origin, arguments = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Union:
+        return any(_fits(value, option) for option in arguments)
+    if kind is type(None):
+        return value is None
+    if kind is float:  # SQLite hands back an integer for a REAL that has no fraction
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(item, arguments[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(_fits(k, arguments[0]) and _fits(v, arguments[1])
+                                               for k, v in value.items())
+    return isinstance(value, kind)
+
+
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _parsed(cls: type, table: str, row: sqlite3.Row, json_columns: tuple[str, ...]) -> dict[str, Any]:
+    """The row as the record's fields: JSON columns parsed, every value checked against its field's
+    type. A store is a file anyone can edit, so a column that does not hold what cnnlab writes is a
+    RecordError naming the row and the column, never a JSON or type error deep in a reader."""
     record = dict(row)
-    for key in json_columns:
-        value = record.pop(f"{key}_json")
-        record[key] = json.loads(value) if value else None
-    return record
+    key = str(record.get("id", record.get("name", "?")))[:40]
+    for name in json_columns:
+        column = f"{name}_json"
+        value = record.pop(column, None)
+        try:
+            record[name] = json.loads(value) if value else None
+        except (TypeError, ValueError) as error:  # ValueError covers JSONDecodeError and UnicodeDecodeError
+            raise RecordError(table, key, column, f"is not JSON ({error})") from None
+    types = _field_types(cls)
+    missing = sorted(set(types) - set(record))
+    if missing:
+        raise RecordError(table, key, missing[0], "is missing")
+    for name, kind in types.items():
+        if not _fits(record[name], kind):
+            column = f"{name}_json" if name in json_columns else name
+            shown = json.dumps(record[name], default=str)
+            raise RecordError(table, key, column, f"holds {shown[:60]}, not {_words(kind)}")
+    return {name: record[name] for name in types}
+
+
+def _words(kind: Any) -> str:
+    """A field's type as the reader of an error message would say it."""
+    origin, arguments = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Union:
+        return " or ".join(_words(option) for option in arguments)
+    if origin is list:
+        return f"a list of {_words(arguments[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict or kind is dict:
+        return "a JSON object"
+    return {type(None): "null", int: "a whole number", float: "a number", str: "a text"}.get(kind, str(kind))
 
 
 @dataclass(frozen=True, eq=True)
@@ -64,7 +132,7 @@ class StudyRecord(_Record):
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "StudyRecord":
-        return cls(**_parsed(row, ("spec", "environment")))
+        return cls(**_parsed(cls, "studies", row, ("spec", "environment")))
 
     def setting(self, *path: str, default: Any = None) -> Any:
         """A value of the stored spec by its path (``setting("evaluate", "select")``), or
@@ -123,7 +191,8 @@ class RunRecord(_Record):
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "RunRecord":
-        return cls(**_parsed(row, ("sweep", "config", "split_sizes", "input_shape", "class_names", "environment")))
+        return cls(**_parsed(cls, "runs", row,
+                             ("sweep", "config", "split_sizes", "input_shape", "class_names", "environment")))
 
     @property
     def done(self) -> bool:

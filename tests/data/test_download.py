@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -99,6 +100,25 @@ def test_offline_with_no_files_names_the_files_and_the_folder(mnist_info, tmp_pa
     assert f"Put them in {tmp_path / 'mine' / 'mnist'}" in message
     assert "downloading is turned off" in message
     assert leftovers(tmp_path / "mine") == []
+
+
+def test_the_user_cache_follows_xdg_cache_home_else_the_platform_convention(monkeypatch, tmp_path):
+    import sys
+
+    import platformdirs
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert user_cache_dir() == tmp_path / "xdg" / "cnnlab"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for unset in ("", "relative/cache"):  # the XDG specification ignores a relative value
+        monkeypatch.setenv("XDG_CACHE_HOME", unset)
+        assert user_cache_dir() == Path(platformdirs.user_cache_dir("cnnlab", appauthor=False))
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert user_cache_dir() == Path(platformdirs.user_cache_dir("cnnlab", appauthor=False))
+    if sys.platform.startswith("linux"):
+        assert user_cache_dir() == tmp_path / "home" / ".cache" / "cnnlab"
+    elif sys.platform == "darwin":
+        assert user_cache_dir() == tmp_path / "home" / "Library" / "Caches" / "cnnlab"
 
 
 def test_without_a_data_dir_files_go_to_the_user_cache(mirror, mnist_like, mnist_info, monkeypatch, tmp_path):

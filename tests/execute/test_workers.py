@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from cnnlab.api import open_store, run_study
+from cnnlab.execute.local import _worker as REAL_WORKER
+from cnnlab.execute.progress import StudyProgress
 
 SMALL_MODEL_STUDY = {
     "name": "small-models",
@@ -138,3 +140,104 @@ def test_precision_override_trains_bf16_runs_with_their_own_identity(tmp_path):
     with open_store(tmp_path) as store:
         precisions = sorted(r["config"]["train"]["precision"] for r in store.runs())
     assert precisions == ["bf16"] * 4 + ["fp32"] * 4
+
+
+# ---------------------------------------------------------------- workers that die on cue
+
+# "RUN_ID:EPOCH:ATTEMPTS:STAMP": the worker training RUN_ID kills itself (SIGKILL, as the kernel's
+# out-of-memory killer would) once it reports epoch EPOCH or later, in attempts 1 to ATTEMPTS,
+# after writing the time to the file STAMP. Read in the worker processes, which inherit it.
+DIE = "CNNLAB_TEST_WORKER_DIES"
+
+
+def dying_worker(*args):
+    """Stands in for the pool's worker function (spawn pickles a function by name, so the
+    workers run this one): the real worker, with ``train_run`` made to die on cue."""
+    import cnnlab.execute.local as local
+
+    run_id, epoch, attempts, stamp = os.environ[DIE].split(":", 3)
+    real = local.train_run
+
+    def train_run(config, emit, cache, **options):
+        if config.run_id != run_id or options["attempt"] > int(attempts):
+            return real(config, emit, cache, **options)
+
+        def emit_then_die(event):
+            emit(event)
+            if event["kind"] == "epoch" and event["epoch"] >= int(epoch):
+                Path(stamp).write_text(repr(time.time()))
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        return real(config, emit_then_die, cache, **options)
+
+    local.train_run = train_run
+    REAL_WORKER(*args)
+
+
+class _Starts(StudyProgress):
+    """Progress that notes when each attempt of each run began (the driver's ``begin``)."""
+
+    def __init__(self):
+        self.starts: dict[str, list[float]] = {}
+
+    def run_start(self, run_id, label, epochs, resumed_from, number):
+        self.starts.setdefault(run_id, []).append(time.time())
+
+
+def _die(monkeypatch, tmp_path, run_id: str, epoch: int, attempts: int) -> Path:
+    import cnnlab.execute.local as local
+
+    stamp = tmp_path / "died-at"
+    monkeypatch.setenv(DIE, f"{run_id}:{epoch}:{attempts}:{stamp}")
+    monkeypatch.setattr(local, "_worker", dying_worker)
+    return stamp
+
+
+def test_a_dead_worker_is_noticed_at_once_and_its_run_resumes_to_the_same_results(tmp_path, monkeypatch):
+    from cnnlab.api import load_spec
+    from cnnlab.spec.plan import expand
+
+    study = copy.deepcopy(SMALL_MODEL_STUDY)
+    study["train"]["epochs"] = 5
+    reference = run_study(study, tmp_path / "reference", threads=1)
+    assert reference.outcome.statuses == {"done": 4}
+    victim = expand(load_spec(study)[0])[1].run_id
+    stamp = _die(monkeypatch, tmp_path, victim, epoch=2, attempts=1)
+    progress = _Starts()
+    result = run_study(study, tmp_path / "killed", threads=1, workers=2, progress=progress)
+    assert result.outcome.statuses == {"done": 4} and result.outcome.retried == 1
+    with open_store(tmp_path / "killed") as store:
+        attempts = {r["id"]: r["attempts"] for r in store.runs()}
+    assert attempts[victim] == 2 and sorted(attempts.values()) == [1, 1, 1, 2]
+    assert _epochs(tmp_path / "killed") == _epochs(tmp_path / "reference")
+    # Noticed through the worker's sentinel and pipe, not when the others go quiet: the run's
+    # second attempt began (a new worker started, the checkpoint sent) within a second.
+    noticed = progress.starts[victim][1] - float(stamp.read_text())
+    print(f"\nworker killed at epoch 3 of {victim}: its run began again {noticed * 1000:.0f} ms later")
+    assert 0 <= noticed < 1.0
+
+
+def test_a_run_whose_worker_always_dies_fails_after_max_attempts_and_the_study_goes_on(tmp_path, monkeypatch, capsys):
+    from cnnlab.api import load_spec
+    from cnnlab.cli.main import main
+    from cnnlab.execute.driver import MAX_ATTEMPTS
+    from cnnlab.spec.plan import expand
+
+    study = copy.deepcopy(SMALL_MODEL_STUDY)
+    study["train"]["epochs"] = 3
+    study["repeats"] = 1
+    spec = tmp_path / "study.yaml"
+    spec.write_text(yaml.safe_dump(study))
+    victim = expand(load_spec(study)[0])[0].run_id
+    # It would die in a few more attempts than the bound, then train: unbounded retries end 'done'.
+    _die(monkeypatch, tmp_path, victim, epoch=0, attempts=MAX_ATTEMPTS + 2)
+    status = main(["run", str(spec), "--out", str(tmp_path / "out"), "--workers", "2", "--threads", "1", "--quiet",
+                   "--no-report"])
+    err = capsys.readouterr().err
+    assert status == 1, err  # as for any failed run
+    with open_store(tmp_path / "out") as store:
+        runs = {r["id"]: r for r in store.runs()}
+    assert runs[victim]["status"] == "failed" and runs[victim]["attempts"] == MAX_ATTEMPTS
+    assert f"its worker process died {MAX_ATTEMPTS} times (last: killed by SIGKILL" in runs[victim]["error"]
+    assert [r["status"] for run_id, r in runs.items() if run_id != victim] == ["done"]
+    assert f"died {MAX_ATTEMPTS} times" in err and "Traceback" not in err

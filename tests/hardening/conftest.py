@@ -70,13 +70,13 @@ def assert_clean_error(result: subprocess.CompletedProcess, status: int = 2, *fr
 
 
 def wait_for_lock(folder: Path, process: subprocess.Popen, timeout: float = 60) -> float:
-    """Wait until ``process`` holds a study lock in ``folder`` (its pid is in a .lock file); the time then."""
+    """Wait until ``process`` holds a study lock in ``folder`` (its pid is in a .lock-*.pid file); the time then."""
     deadline = time.monotonic() + timeout
     pid = str(process.pid)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"cnnlab exited with {process.returncode} before taking the lock")
-        for lock in folder.glob(".lock-*"):
+        for lock in folder.glob(".lock-*.pid"):
             try:
                 if lock.read_text().strip() == pid:
                     return time.monotonic()
@@ -194,7 +194,9 @@ def check_folder(folder: Path) -> dict[str, int]:
     for run_id in done:
         kinds = {row["kind"] for row in artifacts if row["run_id"] == run_id}
         assert {"weights", "predictions", "examples"} <= kinds, f"finished run {run_id} lacks files: {kinds}"
-        assert not (folder / "artifacts" / run_id / "checkpoint.pt").exists(), f"finished run {run_id} kept its checkpoint"
+        # checkpoint.pt (stores before checksummed names) or checkpoint-<sha16>.pt
+        kept = list((folder / "artifacts" / run_id).glob("checkpoint*.pt"))
+        assert not kept, f"finished run {run_id} kept its checkpoint: {kept}"
     report = folder / "report.html"
     if report.exists():  # written last by cnnlab run: whole, or not there
         assert report.read_text(encoding="utf-8").rstrip().endswith("</html>"), "half a report"

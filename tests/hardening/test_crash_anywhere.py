@@ -366,9 +366,10 @@ def test_a_download_cleans_up_what_a_killed_download_left(tmp_path):
 
 # ---------------------------------------------------------------- every write is atomic
 
-# Files allowed to write in place: the atomic-write helper itself, the lock file (its content is
-# only the holder's pid), and downloads (a temporary name, checked, then renamed).
-IN_PLACE_WRITERS = {"fsutil.py", "store/lock.py", "data/download.py"}
+# Files allowed to write in place: the atomic-write helper itself and downloads (a temporary
+# name, checked, then renamed). The lock writes nothing: its holder's pid goes in a sibling file,
+# written atomically.
+IN_PLACE_WRITERS = {"fsutil.py", "data/download.py"}
 SAVERS = {"save", "savez", "savez_compressed", "savefig", "save_file", "dump"}
 
 

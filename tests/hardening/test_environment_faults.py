@@ -1,7 +1,8 @@
-"""Environment faults: a read-only output folder, a full disk, a dataset deleted mid-study.
+"""Environment faults: a read-only output folder, a full disk, a dataset deleted mid-study, a
+SIGTERM (a batch scheduler's time limit, systemd, ``kill``).
 
-Each gives a clear error (no traceback), keeps every finished run, and once the fault is fixed
-the same study resumes to exactly the results of an undisturbed run.
+Each gives a clear error (no traceback) or a clean stop, keeps every finished run, and once the
+fault is fixed the same study resumes to exactly the results of an undisturbed run.
 
 Read-only folders: root ignores file permissions, so as root the folder is made read-only by a
 read-only bind mount in a private mount namespace (``unshare -m``); other users get ``chmod``.
@@ -14,8 +15,10 @@ import os
 import resource
 import shutil
 import signal
+import sqlite3
 import stat
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +240,101 @@ def test_a_disk_that_fills_up_at_the_report_keeps_the_runs_and_warns(study, tmp_
     assert_undisturbed_results(out, study)
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 0 and "report was not written" in result.stderr and "No space left" in result.stderr
+
+
+# ---------------------------------------------------------------- SIGTERM: a scheduler, systemd, kill
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The spawn pool's worker processes of ``pid`` (not its resource tracker, also a child)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+            except OSError:
+                pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "zombie" not in next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                                    if line.startswith("State:")).lower()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_a_study_as_ctrl_c_does_and_the_rerun_resumes(study, tmp_path, workers):
+    spec = write_spec(tmp_path / "long.yaml", fast_study(study["npz"], "term", epochs=30))
+    out = tmp_path / "out"
+    args = ("--threads", "1", "--workers", str(workers))
+    process = subprocess.Popen([*CNNLAB, "run", str(spec), "--out", str(out), *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=child_env())
+    pool: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+            if not (out / "cnnlab.sqlite").exists():
+                continue
+            try:
+                with connect(out) as db:  # two epochs of a run in flight: it has a checkpoint to keep
+                    training = db.execute("SELECT COUNT(*) FROM runs r WHERE status = 'running' AND EXISTS "
+                                          "(SELECT 1 FROM epochs e WHERE e.run_id = r.id AND e.epoch >= 1)").fetchone()[0]
+            except sqlite3.Error:
+                continue
+            pool = _workers_of(process.pid) if workers > 1 else []
+            if training and len(pool) == (workers if workers > 1 else 0):
+                break
+        else:
+            raise AssertionError(f"no run was training to stop (exit {process.returncode})")
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, stderr  # 128 + SIGTERM, as a shell reports it
+    assert "Traceback" not in stderr, stderr
+    assert f"resume with: cnnlab run {spec} --out {out}" in stderr
+    assert not [pid for pid in pool if _alive(pid)], "a worker outlived the study it trained for"
+    with connect(out) as db:
+        statuses = [row[0] for row in db.execute("SELECT status FROM runs")]
+        kept = db.execute("SELECT COUNT(*) FROM artifacts WHERE kind = 'checkpoint'").fetchone()[0]
+    assert "running" not in statuses and "interrupted" in statuses and "failed" not in statuses, statuses
+    assert kept >= 1
+    check_folder(out)
+    resumed = cnnlab("run", spec, "--out", out, *args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch" in resumed.stderr
+    assert check_folder(out)["done"] == 4
+
+
+def test_cnnlab_run_handles_sigterm_only_while_it_runs_and_the_library_never(study, tmp_path, monkeypatch):
+    import cnnlab.execute.progress as progress_module
+    from cnnlab.cli.main import main
+    from cnnlab.execute.progress import StudyProgress
+
+    seen = []
+
+    class Handlers(StudyProgress):
+        def run_start(self, *args: Any) -> None:
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    def mine(signum: int, frame: Any) -> None:  # what a program embedding cnnlab had installed
+        raise AssertionError("not to be called")
+
+    monkeypatch.setattr(progress_module, "make_progress", lambda **options: Handlers())
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert run_study(study["specs"]["first"], tmp_path / "library", threads=THREADS, progress=Handlers()).outcome.ok
+        assert seen and all(handler is mine for handler in seen)  # run_study leaves signals alone
+        seen.clear()
+        assert main(["run", str(study["specs"]["first"]), "--out", str(tmp_path / "cli"), "--threads", "1",
+                     "--no-report"]) == 0
+        assert seen and all(handler is not mine for handler in seen)  # cnnlab run handles it ...
+        assert signal.getsignal(signal.SIGTERM) is mine  # ... and puts back what was there
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from cnnlab.report.data import Evaluation, _load_confusion, _load_examples
-from cnnlab.store.artifacts import evaluation_files
+from cnnlab.store.artifacts import evaluation_files, read_examples, read_predictions
 
 
 class _Split:
@@ -22,8 +22,15 @@ class _Store:
     def __init__(self, paths):
         self.paths = paths
 
-    def artifact_path(self, run_id, kind):
-        return self.paths.get(kind)
+    def _load(self, kind, read):
+        path = self.paths.get(kind)
+        return read(path) if path is not None else None
+
+    def load_predictions(self, run_id):
+        return self._load("predictions", read_predictions)
+
+    def load_examples(self, run_id):
+        return self._load("examples", read_examples)
 
 
 def _evaluation() -> Evaluation:
@@ -54,5 +61,9 @@ def test_missing_or_damaged_files_give_reasons(tmp_path):
         _load_confusion(_Store(paths), evaluation)
         _load_examples(_Store(paths), evaluation)
         assert evaluation.confusion is None and not evaluation.examples
-        assert evaluation.confusion_reason == "the run's predictions file is missing or unreadable"
-        assert evaluation.examples_reason == "the run's example-images file is missing or unreadable"
+        if paths:  # the note names the damaged file
+            assert evaluation.confusion_reason.startswith(f"{tmp_path / 'damaged.npz'}: the predictions file is damaged")
+            assert evaluation.examples_reason.startswith(f"{tmp_path / 'damaged.npz'}: the examples file is damaged")
+        else:
+            assert evaluation.confusion_reason == "the run has no predictions file"
+            assert evaluation.examples_reason == "the run has no example-images file"

@@ -183,3 +183,82 @@ def test_a_tampered_artifact_path_or_run_id_is_refused_not_followed(tmp_path):
             store.artifact_path(config.run_id, "weights")
         with pytest.raises(StoreError, match="is not a run id"):
             store.run_folder("../../outside")
+
+
+def test_every_file_read_is_checked_against_its_recorded_size_and_sha256(tmp_path, plan):
+    from cnnlab.store.artifacts import evaluation_files
+
+    class Split:
+        images, labels = torch.zeros((2, 1, 4, 4), dtype=torch.uint8), torch.tensor([0, 1])
+
+        def __len__(self) -> int:
+            return 2
+
+    run_id = plan[0].run_id
+    predictions, examples = evaluation_files({"val": torch.tensor([[0.9, 0.1], [0.2, 0.8]])}, {"val": Split()})
+    with Store(tmp_path) as store:
+        store.save_study("tiny", "", {}, None, {})
+        store.register_runs(plan)
+        store.save_artifact(run_id, "predictions", "predictions.npz", predictions)
+        store.save_artifact(run_id, "examples", "examples.npz", examples)
+        store.save_weights(run_id, serialize_weights({"w": torch.ones(3)}))
+        assert store.artifact_bytes(run_id, "predictions") == predictions
+        assert store.load_predictions(run_id).splits["val"].labels.tolist() == [0, 1]
+        assert store.load_examples(run_id).split == "val"
+        assert store.artifact_bytes(run_id, "checkpoint") is None and store.load_predictions(plan[1].run_id) is None
+        for kind, read in (("predictions", store.load_predictions), ("examples", store.load_examples),
+                           ("weights", store.load_weights)):
+            path = store.artifact_path(run_id, kind)
+            data = bytearray(path.read_bytes())
+            data[-30] ^= 0xFF  # the same size, other bytes
+            path.write_bytes(bytes(data))
+            with pytest.raises(StoreError, match="changed since cnnlab wrote it .checksum mismatch.") as error:
+                read(run_id)
+            assert str(error.value).startswith(f"{path}: ")
+            with pytest.raises(StoreError, match="checksum mismatch"):
+                store.artifact_bytes(run_id, kind)
+
+
+def test_checkpoints_get_names_of_their_own_and_a_changed_one_is_refused_and_kept(tmp_path, plan):
+    run_id = plan[0].run_id
+    with Store(tmp_path) as store:
+        store.save_study("tiny", "", {}, None, {})
+        store.register_runs(plan)
+        first = store.save_checkpoint(run_id, b"epoch 1")
+        second = store.save_checkpoint(run_id, b"epoch 2")
+        assert first != second and not first.exists() and store.checkpoint_bytes(run_id) == b"epoch 2"
+        second.write_bytes(b"epoch 9")
+        with pytest.raises(StoreError, match="Delete the file to train that run again from scratch"):
+            store.checkpoint_bytes(run_id)
+        assert second.read_bytes() == b"epoch 9"
+
+
+def test_rows_that_are_not_what_cnnlab_writes_are_store_errors_naming_the_row_and_column(tmp_path, plan):
+    with Store(tmp_path) as store:
+        store.save_study("tiny", "", {}, None, {})
+        store.register_runs(plan)
+        store.db.execute("UPDATE runs SET sweep_json = '[1, 2]' WHERE id = ?", (plan[0].run_id,))
+        store.db.execute("UPDATE runs SET seed = 'seven' WHERE id = ?", (plan[1].run_id,))
+        with pytest.raises(StoreError, match=f"runs row '{plan[0].run_id}': column sweep_json holds \\[1, 2\\], "
+                                             "not a JSON object or null"):
+            store.runs("tiny")
+        damaged: list[StoreError] = []
+        assert store.runs("tiny", damaged=damaged) == [] and len(damaged) == 2
+        assert "column seed holds \"seven\", not a whole number" in str(damaged[1])
+        store.db.execute("UPDATE runs SET seed = 1, sweep_json = '{}'")
+        store.record_epoch(plan[0].run_id, 0, {"lr": 0.1})
+        store.db.execute("UPDATE epochs SET lr = 'fast'")
+        with pytest.raises(StoreError, match="column lr holds 'fast', not a number"):
+            store.epochs(plan[0].run_id)
+
+
+def test_another_programs_database_is_refused_before_anything_is_written_to_it(tmp_path):
+    db = sqlite3.connect(tmp_path / "cnnlab.sqlite")
+    db.execute("CREATE TABLE runs (x TEXT)")
+    db.commit()
+    db.close()
+    before = (tmp_path / "cnnlab.sqlite").read_bytes()
+    for create in (True, False):
+        with pytest.raises(StoreError, match="not a cnnlab store but another program's SQLite database"):
+            Store(tmp_path, create=create)
+    assert (tmp_path / "cnnlab.sqlite").read_bytes() == before

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from cnnlab.cli.arguments import print_json, store_arguments
-from cnnlab.errors import SpecError
+from cnnlab.errors import SpecError, StoreError
 from cnnlab.records import RunRecord
 
 
@@ -51,10 +51,11 @@ def command_ls(args: argparse.Namespace) -> int:
     from cnnlab.analysis.tables import earlier_runs_note, format_results, result_rows
     from cnnlab.store import Store
 
+    damaged: list[StoreError] = []
     with Store(args.folder, create=False) as store:
         study = store.study(args.study)
-        runs = store.runs(study.name)
-        earlier = store.runs(study.name, earlier=True)
+        runs = store.runs(study.name, damaged=damaged)
+        earlier = store.runs(study.name, earlier=True, damaged=damaged)
     if args.runs:
         _print_runs(runs + (earlier if args.all else []), args.json, counted={run.id for run in runs})
     elif args.json:
@@ -66,6 +67,11 @@ def command_ls(args: argparse.Namespace) -> int:
             _print_runs(earlier, False, counted=set())
     if earlier and not args.all and not args.json:
         print("\n" + earlier_runs_note(len(earlier), args.folder))
+    if damaged:
+        # What could be read is shown above; the status is still an error, so that a script
+        # reading the table (or --json) learns that it lacks these runs.
+        raise StoreError(f"{len(damaged)} run{'s' if len(damaged) > 1 else ''} could not be read and "
+                         f"{'are' if len(damaged) > 1 else 'is'} left out above: " + " | ".join(map(str, damaged)))
     return 0
 
 

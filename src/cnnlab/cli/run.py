@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from cnnlab.cli.arguments import MAX_IMAGES, MAX_THREADS, at_most, fraction_of_gpus, positive, workers
 from cnnlab.errors import CnnlabError
+
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+TERMINATED = 143  # 128 + SIGTERM: stopped as by Ctrl-C, but a scheduler or 'kill' asked
 
 
 def add_run(commands: Any) -> argparse.ArgumentParser:
@@ -17,10 +23,10 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
         "run", help="train every run of a study and store the results",
         description="Train every run of a study (architectures x variants x sweep x repeats) and store each "
         "in DIR/cnnlab.sqlite with its weights. Rerunning skips finished runs and resumes an interrupted "
-        "run from its last completed epoch; Ctrl-C stops cleanly.",
+        "run from its last completed epoch; Ctrl-C (or SIGTERM, as a scheduler or 'kill' sends) stops cleanly.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="exit status: 0 when every run finished, 1 when a run failed or diverged, 2 on bad input, "
-        "130 when interrupted",
+        "130 when interrupted (Ctrl-C), 143 when stopped by SIGTERM",
     )
     run.add_argument("spec", type=Path, help="the study file (YAML)")
     run.add_argument("--out", type=Path, help="output folder (default: runs/<study name>)")
@@ -49,7 +55,42 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    """Train the study, print its results table; exit status 0, 1 (a run failed) or 130 (interrupted)."""
+    """Train the study, print its results table; exit status 0, 1 (a run failed), 130 (interrupted)
+    or 143 (SIGTERM, handled as Ctrl-C is: runs in flight marked interrupted, checkpoints kept)."""
+    with _terminate_as_interrupt() as terminated:
+        try:
+            status = _command_run(args)
+        except KeyboardInterrupt:
+            if not terminated:
+                raise  # Ctrl-C outside the study's execution: main says so
+            print("\nterminated", file=sys.stderr)
+            return TERMINATED
+    return TERMINATED if terminated and status == INTERRUPTED else status
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[list[int]]:
+    """SIGTERM raises KeyboardInterrupt, so every executor stops as on Ctrl-C; yields a list that
+    holds the signal once it came. Only in the main thread (Python's rule for handlers); the
+    handler before is put back after, for callers that run ``main`` in-process."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if not received:  # once: a second SIGTERM must not cut short the stopping the first began
+            received.append(signum)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _command_run(args: argparse.Namespace) -> int:
     from cnnlab.analysis.tables import earlier_runs_note, format_results
     from cnnlab.api import run_study
     from cnnlab.execute.progress import make_progress
@@ -69,7 +110,7 @@ def command_run(args: argparse.Namespace) -> int:
               + (f" --epochs {args.epochs}" if args.epochs else "")
               + (f" --limit-train {args.limit_train}" if args.limit_train else "")
               + (f" --precision {args.precision}" if args.precision else ""), file=sys.stderr)
-        return 130
+        return INTERRUPTED
     if not outcome.ok:
         print(f"\nNot every run finished ({outcome.describe()}); see 'cnnlab ls {result.folder} --runs' for errors.",
               file=sys.stderr)

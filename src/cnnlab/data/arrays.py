@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
 from cnnlab.errors import DataError
+
+
+# Class names "0", "1", ... are made for a dataset that names none, one per label up to the
+# largest: a single label of 10**12 would make a trillion names (and a trillion-way classifier),
+# exhausting memory before any other check. No image-classification dataset cnnlab is for comes
+# near this bound (ImageNet-21k has 21,841 classes); a label above it is a damaged or wrong file.
+MAX_CLASSES = 100_000
 
 
 def memory_budget() -> int:
@@ -112,3 +119,22 @@ def make_source(name: str, train: ArrayDataset, test: Optional[ArrayDataset], cl
                 f"(labels must be 0 to {len(names) - 1})."
             )
     return Source(name=name, train=train, test=test, class_names=names)
+
+
+def numbered_class_names(labels: Mapping[str, Optional[ArrayDataset]], where: str) -> list[str]:
+    """Class names "0" to the largest label, for a dataset that names no classes.
+
+    ``labels`` maps how each part's labels are called in messages ("'y_train'") to the part.
+    A DataError names the part and the label when that would be more than ``MAX_CLASSES`` classes.
+    """
+    top, named = -1, ""
+    for name, part in labels.items():
+        if part is not None and len(part) and int(part.labels.max()) > top:
+            top, named = int(part.labels.max()), name
+    if top >= MAX_CLASSES:
+        raise DataError(
+            f"{where}: {named} holds the label {top:,}, which would make {top + 1:,} classes; cnnlab takes at most "
+            f"{MAX_CLASSES:,}. Labels must be class indices 0, 1, 2, ...: renumber them, or check that the file is "
+            f"the one you meant."
+        )
+    return [str(i) for i in range(top + 1)]

@@ -1,7 +1,8 @@
 """Where dataset files are looked for, how a local copy is recognised, and when to download.
 
 Lookup order: the folder the user named (``--data-dir``, else ``CNNLAB_DATA``), then the user
-cache (``$XDG_CACHE_HOME/cnnlab``, else ``~/.cache/cnnlab``), then the mirrors. In a named
+cache (``user_cache_dir``: ``$XDG_CACHE_HOME/cnnlab``, else the platform's own cache folder), then
+the mirrors. In a named
 folder a dataset's files may sit in ``<folder>/<dataset>/`` or directly in ``<folder>/``.
 Every local copy is checked against the published checksums before it is used, so a damaged
 file is never trained on; a copy that was re-compressed or unpacked (an ``.idx`` without
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+import platformdirs
+
 from cnnlab.data.download import DEFAULT_TIMEOUT, DownloadFailed, download_file, megabytes, mirror_url
 from cnnlab.data.registry import DatasetInfo, RemoteFile
 from cnnlab.errors import DataError
@@ -27,9 +30,17 @@ ENV_DATA_DIR = "CNNLAB_DATA"
 
 
 def user_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/cnnlab``, else ``~/.cache/cnnlab``."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else Path.home() / ".cache") / "cnnlab"
+    """``$XDG_CACHE_HOME/cnnlab`` where that is an absolute path, else the platform's convention
+    (platformdirs): ``~/.cache/cnnlab`` on Linux, ``~/Library/Caches/cnnlab`` on macOS,
+    ``%LOCALAPPDATA%\\cnnlab\\Cache`` on Windows."""
+    # Read here on every platform, not only where platformdirs reads it (Linux, and macOS in recent
+    # versions): it is the one way to move the cache, and the tests keep the real cache clean with
+    # it. A relative value is ignored, as the XDG specification and platformdirs say.
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(base):
+        return Path(base) / "cnnlab"
+    # appauthor=False: no "<author>" folder level on Windows (it would repeat "cnnlab").
+    return Path(platformdirs.user_cache_dir("cnnlab", appauthor=False))
 
 
 def named_data_dir(data_dir: str | Path | None = None) -> Optional[Path]:

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, Mapping
 
 import numpy as np
 
-from cnnlab.data.arrays import ArrayDataset, Source, dataset_from_numpy, make_source
+from cnnlab.data.arrays import ArrayDataset, Source, dataset_from_numpy, make_source, numbered_class_names
 from cnnlab.errors import DataError
 
 try:  # numpy >= 2 (numpy.core is a deprecated alias there)
@@ -114,7 +114,7 @@ def _batch_arrays(batch: Mapping[str, Any], layout: CifarLayout, where: str) -> 
         raise DataError(f"{where}: 'data' must be a uint8 array N x {c * h * w}; found {found}.")
     try:
         label_array = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DataError(f"{where}: '{layout.label_key}' must be a list of integers.") from None
     if label_array.shape != (data.shape[0],):
         raise DataError(f"{where}: {data.shape[0]} images but '{layout.label_key}' has shape {label_array.shape}.")
@@ -203,7 +203,8 @@ def read_cifar_source(spec: Any, files: Mapping[str, Path], info: Any, *, layout
 
     names = _class_names(batches.get(layout.member(layout.meta)), layout) or list(info.class_names)
     train, test = part(layout.train), part(layout.test)
+    where = f"dataset '{info.name}' ({path})"
     if not names:
-        names = [str(i) for i in range(int(max(train.labels.max(), test.labels.max())) + 1)]
-    return make_source(info.name, train, test, names, where=f"dataset '{info.name}' ({path})")
+        names = numbered_class_names({"the training part": train, "the test part": test}, where)
+    return make_source(info.name, train, test, names, where=where)
 

@@ -16,7 +16,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from cnnlab.data.arrays import ArrayDataset, Source, check_fits, dataset_from_numpy, make_source
+from cnnlab.data.arrays import (
+    ArrayDataset, Source, check_fits, dataset_from_numpy, make_source, numbered_class_names,
+)
 from cnnlab.errors import DataError
 
 # The dtype byte of the magic number (third byte), as the format defines it.
@@ -125,5 +127,6 @@ def read_idx_source(spec: Any, files: Mapping[str, Path], info: Any) -> Source:
     """MNIST-style datasets: four IDX files, training and test images and labels."""
     train = read_idx_pair(files[TRAIN_IMAGES], files[TRAIN_LABELS])
     test = read_idx_pair(files[TEST_IMAGES], files[TEST_LABELS])
-    names = list(info.class_names) or [str(i) for i in range(int(train.labels.max()) + 1)]
-    return make_source(info.name, train, test, names, where=f"dataset '{info.name}' ({files[TRAIN_IMAGES].parent})")
+    where = f"dataset '{info.name}' ({files[TRAIN_IMAGES].parent})"
+    names = list(info.class_names) or numbered_class_names({"the training part": train}, where)
+    return make_source(info.name, train, test, names, where=where)

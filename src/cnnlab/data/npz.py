@@ -6,7 +6,8 @@ Layouts accepted for the images (uint8 only):
   returns), which wins when both readings are possible;
 - N x C x H x W with C in 1, 3 or 4 (PyTorch's layout), when the last axis is not 1, 3 or 4.
 Labels: integers >= 0, shape N or N x 1 (Keras' CIFAR labels). An optional ``class_names``
-string array names the classes. Object arrays are refused: they would need unpickling.
+string array names the classes; without it they are "0" to the largest label (at most
+``MAX_CLASSES``). Object arrays are refused: they would need unpickling.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from cnnlab.data.arrays import ArrayDataset, Source, check_fits, dataset_from_numpy, make_source
+from cnnlab.data.arrays import (
+    ArrayDataset, Source, check_fits, dataset_from_numpy, make_source, numbered_class_names,
+)
 from cnnlab.errors import DataError
 
 CHANNELS = (1, 3, 4)
@@ -52,6 +55,9 @@ def _labels(labels: np.ndarray, count: int, where: str) -> np.ndarray:
         raise DataError(f"{where} has {len(labels)} labels for {count} images.")
     if len(labels) and labels.min() < 0:
         raise DataError(f"{where} holds a negative label ({labels.min()}); labels must be class indices 0, 1, ...")
+    # uint64 labels beyond int64 would wrap to negative numbers in the cast below.
+    if len(labels) and int(labels.max()) > np.iinfo(np.int64).max:
+        raise DataError(f"{where} holds the label {int(labels.max()):,}; labels must be class indices 0, 1, ...")
     return labels.astype(np.int64)
 
 
@@ -132,8 +138,5 @@ def read_npz_source(spec: Any, files: Mapping[str, Path], info: Any) -> Source:
     path = Path(spec.path).expanduser()
     train, test, names = read_npz(path)
     if names is None:
-        top = int(train.labels.max())
-        if test is not None and len(test):
-            top = max(top, int(test.labels.max()))
-        names = [str(i) for i in range(top + 1)]
+        names = numbered_class_names({"'y_train'": train, "'y_test'": test}, str(path))
     return make_source("npz", train, test, names, where=str(path))

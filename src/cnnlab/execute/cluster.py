@@ -4,7 +4,8 @@ The dataset goes into Ray's object store once and every task reads it from there
 their events (progress, epochs, checkpoints, final weights and predictions) back through a
 Ray queue, so no shared filesystem is assumed. A task whose worker dies is submitted again
 from the run's last checkpoint (cnnlab retries itself instead of letting Ray restart the task
-from scratch); the driver drops events of the dead attempt, so no run is recorded twice.
+from scratch), up to the driver's ``MAX_ATTEMPTS`` as in the local pool; the driver drops events
+of the dead attempt, so no run is recorded twice.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ from cnnlab.execute.progress import StudyProgress
 from cnnlab.execute.runner import train_run
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store import Store
-
-# A run whose worker keeps dying is given up after this many attempts (marked failed).
-MAX_ATTEMPTS = 4
 
 
 class ClusterError(CnnlabError):
@@ -121,19 +119,17 @@ def execute_ray(
                     ray.get(ref)
                 except ray.exceptions.RayError as error:
                     drain()
-                    if driver.attempts.get(config.run_id, 0) >= MAX_ATTEMPTS:
-                        driver.handle({"kind": "ended", "run_id": config.run_id, "attempt": driver.attempts[config.run_id],
-                                       "status": "failed", "error": f"its worker died {MAX_ATTEMPTS} times: {type(error).__name__}",
-                                       "diverged_epoch": None})
-                    else:
-                        progress.message(f"  lost the worker of {config.label} ({type(error).__name__}); "
-                                         "resuming it from its last checkpoint")
+                    if driver.worker_lost(config, type(error).__name__):
                         submit(config)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, CnnlabError) as error:
         for ref in running:
             ray.cancel(ref, force=True)
         time.sleep(0.2)
-        driver.interrupt([c.run_id for c in running.values()])
+        if isinstance(error, KeyboardInterrupt):
+            driver.interrupt([c.run_id for c in running.values()])
+        else:  # bad input met by one run stops the study; the others in flight stop with it
+            driver.interrupt([c.run_id for c in running.values()], "stopped with the study, on an error another run met")
+            raise
     finally:
         outcome = driver.finish()
         events.shutdown()

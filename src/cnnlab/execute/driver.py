@@ -2,7 +2,9 @@
 
 Every executor (in-process, process pool, Ray) feeds the events its runs emit to one
 ``Driver``. Each (re)start of a run is an attempt; events of any attempt but the current one
-are dropped, so a run retried after a lost worker is never recorded twice.
+are dropped, so a run retried after a lost worker is never recorded twice. The policies every
+executor shares live here too: how often a run whose worker dies is retried (``worker_lost``),
+and that bad input met inside a run stops the study as one error (``handle``).
 """
 
 from __future__ import annotations
@@ -10,12 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from cnnlab.errors import CnnlabError
 from cnnlab.execute.progress import StudyProgress
+from cnnlab.execute.runner import INPUT_ERRORS
 from cnnlab.records import RunRecord
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store import Store
 
 FINISHED = ("done",)
+# A run whose worker process dies (killed, out of memory, a crash in native code) is resumed
+# from its checkpoint in a new worker; one that dies this many times in one command is given
+# up (marked failed), since something about the run itself kills its worker.
+MAX_ATTEMPTS = 4
 
 
 @dataclass
@@ -65,8 +73,10 @@ class Driver:
         self.outcome = PlanOutcome(total=len(configs), skipped=len(configs) - len(self.todo))
         self.attempts: dict[str, int] = {}
         self.numbers: dict[str, int] = {}  # run id -> its place in the progress display
+        self.labels = {config.run_id: config.label for config in configs}
         self.warned: set[str] = set()
         self.ended: dict[str, str] = {}
+        self.losses: dict[str, int] = {}  # run id -> workers lost under it in this command
         self.started_count = self.outcome.skipped
         progress.study_start(len(configs), self.outcome.skipped)
 
@@ -125,6 +135,8 @@ class Driver:
             store.finish_run(run_id, event["summary"])
             store.drop_checkpoint(run_id)
             self._end(run_id, "done", "")
+        elif kind == "ended" and event.get("input_error"):
+            self._stop_on_bad_input(run_id, event["input_error"], event["error"])
         elif kind == "ended":
             store.end_run(run_id, event["status"], event["error"], event["diverged_epoch"])
             if event["status"] != "interrupted":
@@ -137,12 +149,40 @@ class Driver:
         self.outcome.statuses[status] = self.outcome.statuses.get(status, 0) + 1
         self.progress.run_end(run_id, status, detail)
 
-    def interrupt(self, running: list[str]) -> None:
+    def _stop_on_bad_input(self, run_id: str, kind: str, error: str) -> None:
+        """A run met bad input (its dataset damaged since the pre-flight, say): every run would
+        meet it, so the study stops with that error (exit status 2), and the run is left
+        interrupted, its checkpoint kept, to resume once the input is fixed."""
+        self.store.end_run(run_id, "interrupted", error, None)
+        self.ended[run_id] = "interrupted"  # not counted: the study stops before it has an outcome
+        self.attempts.pop(run_id, None)
+        self.progress.run_end(run_id, "interrupted", "bad input")
+        error_type = next((cls for cls in INPUT_ERRORS if cls.__name__ == kind), CnnlabError)
+        raise error_type(f"{error} (Met by run {self.labels.get(run_id, run_id)}, which was stopped, not failed: "
+                         "once this is fixed, running the study again resumes where it stopped.)")
+
+    def worker_lost(self, config: RunConfig, cause: str) -> bool:
+        """The worker training ``config`` died: True to retry the run from its checkpoint, False
+        when it was given up (``MAX_ATTEMPTS`` deaths in this command; then it is marked failed)."""
+        run_id = config.run_id
+        if run_id in self.ended:
+            return False  # it had finished before its worker went
+        lost = self.losses[run_id] = self.losses.get(run_id, 0) + 1
+        if lost < MAX_ATTEMPTS:
+            self.progress.message(f"  lost the worker of {config.label} ({cause}); resuming it from its last checkpoint")
+            return True
+        self.handle({"kind": "ended", "run_id": run_id, "attempt": self.attempts.get(run_id), "status": "failed",
+                     "error": f"its worker process died {lost} times (last: {cause}); a worker dies when it is "
+                     "killed or runs out of memory, so check the machine's memory and the run's batch size",
+                     "diverged_epoch": None})
+        return False
+
+    def interrupt(self, running: list[str], reason: str = "interrupted by the user") -> None:
         """Ctrl-C: runs still in flight are marked interrupted (their checkpoints stay)."""
         self.outcome.interrupted = True
         for run_id in running:
             if run_id not in self.ended:
-                self.store.end_run(run_id, "interrupted", "interrupted by the user", None)
+                self.store.end_run(run_id, "interrupted", reason, None)
                 self.attempts.pop(run_id, None)
 
     def finish(self) -> PlanOutcome:

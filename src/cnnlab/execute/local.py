@@ -5,13 +5,14 @@ Workers only train and send events; the driver (this process) alone writes the s
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-import queue
 import signal
+from multiprocessing.connection import Connection, wait
 from typing import Any, Optional, Union
 
 from cnnlab.data import DataCache
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, StoreError
 from cnnlab.execute.driver import Driver, PlanOutcome
 from cnnlab.execute.progress import StudyProgress
 from cnnlab.execute.runner import train_run
@@ -117,7 +118,7 @@ def _exit_with_parent() -> None:
         threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
 
 
-def _worker(tasks: Any, events: Any, data_dir: Optional[str], threads: int) -> None:
+def _worker(connection: Connection, data_dir: Optional[str], threads: int) -> None:
     """A worker process: train the runs it is given, send every event back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     _exit_with_parent()
@@ -125,68 +126,120 @@ def _worker(tasks: Any, events: Any, data_dir: Optional[str], threads: int) -> N
 
     cache = DataCache(Path(data_dir) if data_dir else None, keep_sources=False)
     while True:
-        task = tasks.get()
+        try:
+            task = connection.recv()
+        except EOFError:  # the driver has gone
+            return
         if task is None:
             return
         config = RunConfig.model_validate(task["config"])
-        train_run(config, events.put, cache, resume=task["resume"], attempt=task["attempt"], threads=threads)
-        events.put({"kind": "idle", "worker": task["worker"]})
+        train_run(config, connection.send, cache, resume=task["resume"], attempt=task["attempt"], threads=threads)
+        connection.send({"kind": "idle"})
 
 
 class _Slot:
-    """One worker process with its own task queue, so the driver knows what each one trains."""
+    """One worker process and its own pipe (tasks in, events out). A pipe of its own, not a
+    queue shared by all: a worker killed half-way through sending can spoil only its own pipe,
+    and never dies holding a lock the other workers need to send."""
 
-    def __init__(self, context: Any, index: int, events: Any, data_dir: Optional[str], threads: int):
-        self.index = index
-        self.tasks = context.Queue()
-        self.process = context.Process(target=_worker, args=(self.tasks, events, data_dir, threads), daemon=True)
+    def __init__(self, context: Any, data_dir: Optional[str], threads: int):
+        self.connection, theirs = context.Pipe()
+        self.process = context.Process(target=_worker, args=(theirs, data_dir, threads), daemon=True)
         self.process.start()
+        theirs.close()  # the worker holds the only other end: when it dies, reading here ends at once
         self.config: Optional[RunConfig] = None
 
+    def receive(self) -> list[dict[str, Any]]:
+        """The events waiting in the pipe; raises EOFError once the worker has gone (events it
+        sent whole before dying come first)."""
+        events = []
+        try:
+            while self.connection.poll():
+                events.append(self.connection.recv())
+        except (EOFError, OSError):
+            if not events:
+                raise EOFError from None
+        return events
+
+    def cause(self) -> str:
+        """How the worker ended, in words."""
+        self.process.join(timeout=5)
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"killed by {name}" + (", perhaps for lack of memory" if name == "SIGKILL" else "")
+        return f"exit status {code}" if code is not None else "it stopped answering"
+
     def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.send(None)
         if self.process.is_alive():
             self.process.terminate()
         self.process.join(timeout=10)
+        self.connection.close()
 
 
 def _run_pool(driver: Driver, cache: DataCache, workers: int, threads: int) -> None:
     context = multiprocessing.get_context("spawn")
-    events = context.Queue()
     data_dir = str(cache.data_dir) if cache.data_dir else None
-    slots = [_Slot(context, i, events, data_dir, threads) for i in range(min(workers, len(driver.todo)))]
+    slots = [_Slot(context, data_dir, threads) for _ in range(min(workers, len(driver.todo)))]
     pending = list(driver.todo)
 
     def dispatch(slot: _Slot) -> None:
         slot.config = pending.pop(0) if pending else None
         if slot.config is not None:
             attempt, resume = driver.begin(slot.config)
-            slot.tasks.put({"config": slot.config.model_dump(mode="json"), "resume": resume, "attempt": attempt,
-                            "worker": slot.index})
+            with contextlib.suppress(OSError):  # a worker dead already: its sentinel says so next
+                slot.connection.send({"config": slot.config.model_dump(mode="json"), "resume": resume,
+                                      "attempt": attempt})
+
+    def replace(slot: _Slot) -> None:
+        """A lost worker costs only its run's epochs since the last checkpoint: the run goes back
+        to the front of the queue (until it has lost too many) and resumes in a new process."""
+        if driver.worker_lost(slot.config, slot.cause()):
+            pending.insert(0, slot.config)
+        slot.stop()
+        slot.config = None
+        if pending:
+            slots[slots.index(slot)] = fresh = _Slot(context, data_dir, threads)
+            dispatch(fresh)
+
+    def in_flight() -> list[str]:
+        return [slot.config.run_id for slot in slots if slot.config is not None]
 
     try:
         for slot in slots:
             dispatch(slot)
         while any(slot.config is not None for slot in slots):
-            try:
-                event = events.get(timeout=0.5)
-            except queue.Empty:
-                for number, slot in enumerate(slots):
-                    if slot.config is not None and not slot.process.is_alive():
-                        # A lost worker costs only its run's epochs since the last checkpoint:
-                        # the run goes back to the front of the queue and resumes in a new process.
-                        pending.insert(0, slot.config)
-                        slot.stop()
-                        slots[number] = _Slot(context, slot.index, events, data_dir, threads)
-                        dispatch(slots[number])
-                continue
-            if event["kind"] == "idle":
-                dispatch(slots[event["worker"]])
-            else:
-                driver.handle(event)
+            busy = [slot for slot in slots if slot.config is not None]
+            # A worker's pipe and its process sentinel: events, and its death, are seen at once.
+            ready = set(wait([s.connection for s in busy] + [s.process.sentinel for s in busy]))
+            for slot in busy:
+                if slot.connection not in ready and slot.process.sentinel not in ready:
+                    continue
+                try:
+                    events = slot.receive()
+                except EOFError:
+                    replace(slot)
+                    continue
+                for event in events:
+                    if event["kind"] == "idle":
+                        dispatch(slot)
+                    else:
+                        driver.handle(event)
+                if slot.process.sentinel in ready and not events:
+                    replace(slot)
     except KeyboardInterrupt:
-        driver.interrupt([slot.config.run_id for slot in slots if slot.config is not None])
+        driver.interrupt(in_flight())
+    except CnnlabError:
+        # Bad input met by one run (or a checkpoint that cannot be read): the study stops as one
+        # error; the other runs in flight stop with it and resume next time.
+        with contextlib.suppress(StoreError):  # the store itself failing: they resume all the same
+            driver.interrupt(in_flight(), "stopped with the study, on an error another run met")
+        raise
     finally:
-        for slot in slots:
-            slot.tasks.put(None)
         for slot in slots:
             slot.stop()

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from cnnlab.version import __version__
 from cnnlab.data import ArrayDataset, DataCache, Splits, normalization
-from cnnlab.errors import CnnlabError, StoreError
+from cnnlab.errors import CnnlabError, DataError, SpecError, StoreError
 from cnnlab.models import build_resolved, check_model
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store.artifacts import evaluation_files
@@ -31,8 +31,16 @@ Emit = Callable[[dict[str, Any]], None]
 """Where a run's events go. Each event is a plain dict with ``kind``, ``run_id`` and ``attempt``:
 started (info, resumed_from), batch (epoch, batch, batches, logs), epoch (epoch, logs),
 checkpoint (epoch, data: checkpoint file bytes), finished (summary, weights, predictions,
-examples: file bytes) and ended (status, error, diverged_epoch). Plain data, so an event can
-cross a process or a cluster to the driver, which alone writes the store."""
+examples: file bytes) and ended (status, error, diverged_epoch, input_error). Plain data, so an
+event can cross a process or a cluster to the driver, which alone writes the store.
+
+``input_error`` is None unless the run stopped on bad input (one of ``INPUT_ERRORS``, by class
+name): then status is 'interrupted' and the driver stops the study with that error."""
+
+# Errors about the study's input rather than the run: a dataset damaged or replaced since the
+# pre-flight, an image unreadable. Every run would meet them, so they stop the study (exit 2)
+# and leave the run resumable, where an error of the run itself fails only that run.
+INPUT_ERRORS: tuple[type[CnnlabError], ...] = (DataError, SpecError)
 
 
 def code_version() -> str:
@@ -91,8 +99,10 @@ def train_run(
     run_id = config.run_id
     base = {"run_id": run_id, "attempt": attempt}
 
-    def end(status: str, error: Optional[str], diverged_epoch: Optional[int] = None) -> str:
-        emit({"kind": "ended", **base, "status": status, "error": error, "diverged_epoch": diverged_epoch})
+    def end(status: str, error: Optional[str], diverged_epoch: Optional[int] = None,
+            input_error: Optional[str] = None) -> str:
+        emit({"kind": "ended", **base, "status": status, "error": error, "diverged_epoch": diverged_epoch,
+              "input_error": input_error})
         return status
 
     try:
@@ -141,6 +151,9 @@ def train_run(
         raise
     except StoreError:
         raise  # the store cannot be written (disk full, read-only): stop; the run resumes next time
+    except INPUT_ERRORS as error:
+        kind = next(cls.__name__ for cls in INPUT_ERRORS if isinstance(error, cls))
+        return end("interrupted", str(error), input_error=kind)
     except CnnlabError as error:
         return end("failed", str(error))
     except Exception as error:  # contain it: the study goes on, the error is kept with the run

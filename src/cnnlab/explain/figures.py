@@ -44,7 +44,6 @@ from cnnlab.fsutil import write_bytes_atomic
 from cnnlab.registry import did_you_mean
 from cnnlab.spec.study import Neurons
 from cnnlab.store import Store
-from cnnlab.store.artifacts import read_examples
 
 WHAT = ("filters", "maps", "hist", "saliency", "guided", "patches", "examples")
 DEFAULT_WHAT = ("filters", "maps", "hist", "examples")
@@ -362,10 +361,10 @@ def _examples(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
     run = context.run
     if store is None:
         raise DataError("examples are read from the run store; none was given")
-    path = store.artifact_path(run.run_id, "examples")
-    if path is None:
+    found = store.load_examples(run.run_id)  # a damaged or changed file: a StoreError naming it
+    if found is None:
         raise DataError(f"run {run.run_id} has no stored examples (runs store them when they finish)")
-    examples = read_examples(path).arrays()  # a damaged file: a StoreError naming it
+    examples = found.arrays()
     spec = run.explain.examples
     correct, wrong = (spec.correct, spec.wrong) if spec is not None else (5, 5)
     yield draw.examples_figure(examples, run.class_names, {"correct": correct, "wrong": wrong, "confident_wrong": wrong})

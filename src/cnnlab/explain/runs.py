@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, TypeVar
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ValidationError
 
 from cnnlab.data import ArrayDataset, DataCache, Splits, normalization
 from cnnlab.errors import DataError, StoreError
@@ -25,6 +26,8 @@ from cnnlab.spec.plan import RunConfig
 from cnnlab.spec.study import Explain
 from cnnlab.store import Store
 from cnnlab.train import Normalizer
+
+T = TypeVar("T", bound=BaseModel)
 
 
 @dataclass
@@ -146,7 +149,7 @@ def load_run(store: Store, run_id: str, data_dir: Optional[str | Path] = None,
     record = resolve_run_id(store, run_id)
     if not record.done:
         raise StoreError(f"run {record.id} is {record.status}; only finished runs can be explained")
-    config = RunConfig.model_validate(record.config)
+    config = _stored(RunConfig, record.config, store, f"run {record.id}", "config_json")
     if not record.input_shape or not record.class_names:
         raise StoreError(f"run {record.id} has no recorded input shape or class names; rerun it with this cnnlab")
     input_shape = tuple(int(n) for n in record.input_shape)
@@ -173,7 +176,20 @@ def study_explain(store: Store, study: str) -> tuple[Explain, Optional[Path]]:
     except StoreError:
         return Explain(), None
     folder = Path(record.spec_path).parent if record.spec_path else None
-    return Explain.model_validate(record.setting("explain", default={})), folder
+    return _stored(Explain, record.setting("explain", default={}), store, f"study {study}", "spec_json"), folder
+
+
+def _stored(model: type[T], value: object, store: Store, row: str, column: str) -> T:
+    """A model validated from a store's column: what cnnlab wrote there validates; anything else
+    was written by hand (or damaged) and is a StoreError naming the file, the row and the column."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "its value"
+        raise StoreError(f"{store.path}: {row}: column {column} is not what cnnlab writes there ({where}: "
+                         f"{problem['msg']}); the store was damaged or changed by hand, so the run cannot be "
+                         "rebuilt. Rerun the study into a new folder") from None
 
 
 def best_run(store: Store, study: Optional[str] = None) -> RunRecord:

@@ -20,7 +20,7 @@ from cnnlab.analysis.study import analyze
 from cnnlab.analysis.tables import ResultRow, result_rows
 from cnnlab.errors import StoreError
 from cnnlab.records import RunRecord, StudyRecord
-from cnnlab.store.artifacts import Examples, read_examples, read_predictions
+from cnnlab.store.artifacts import Examples
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}
 
@@ -218,20 +218,21 @@ def _evaluation(store: Any, rows: list[ResultRow], by_id: dict[str, RunRecord], 
     return evaluation, None
 
 
-def _read(read: Any, path: Optional[Path]) -> Any:
-    """An evaluation file read by ``read``; None when it is missing or damaged (the report says so)."""
-    if path is None:
-        return None
+def _read(load: Any, run_id: str, what: str) -> tuple[Any, Optional[str]]:
+    """A run's evaluation file through the store's reader (``load``: checked against its recorded
+    sha256, then parsed), or None and why not: a missing, damaged or changed file leaves its figure
+    out with a note naming the file, and the report goes on."""
     try:
-        return read(path)
-    except StoreError:
-        return None
+        found = load(run_id)
+    except StoreError as error:
+        return None, str(error).rstrip(".")  # it names the file, what is wrong and what to do
+    return found, None if found is not None else f"the run has no {what} file"
 
 
 def _load_confusion(store: Any, evaluation: Evaluation) -> None:
-    predictions = _read(read_predictions, store.artifact_path(evaluation.run_id, "predictions"))
+    predictions, reason = _read(store.load_predictions, evaluation.run_id, "predictions")
     if predictions is None:
-        evaluation.confusion_reason = "the run's predictions file is missing or unreadable"
+        evaluation.confusion_reason = reason
         return
     split = next((s for s in evaluation.splits if s in predictions.splits and len(predictions.splits[s].labels)), None)
     if split is None:
@@ -247,9 +248,9 @@ def _load_confusion(store: Any, evaluation: Evaluation) -> None:
 
 
 def _load_examples(store: Any, evaluation: Evaluation) -> None:
-    examples = _read(read_examples, store.artifact_path(evaluation.run_id, "examples"))
+    examples, reason = _read(store.load_examples, evaluation.run_id, "example-images")
     if examples is None or examples.split is None:
-        evaluation.examples_reason = "the run's example-images file is missing or unreadable"
+        evaluation.examples_reason = reason or "the run evaluated no split, so it kept no example images"
         return
     evaluation.examples_split = examples.split
     if evaluation.examples_split not in evaluation.splits:

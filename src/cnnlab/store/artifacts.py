@@ -22,7 +22,8 @@ first mistakes in the split's order) and ``confident_wrong`` (the most confident
 
 A run that evaluated no split writes both files with no arrays at all. Both are written with
 ``np.savez_compressed`` and read with ``allow_pickle=False``: nothing in them can execute. A
-damaged file, or an npz that is not one of these, is a StoreError naming the file.
+damaged file, or an npz that is not one of these, is a StoreError naming the file. The readers
+take a file or its bytes (the store reads a file once, checks its sha256, then parses the bytes).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Mapping, Optional, Protocol, Union
 
 import numpy as np
 
@@ -145,9 +146,19 @@ class ExampleImages:
 _DAMAGED = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
 
-def _load(path: str | Path, what: str) -> dict[str, np.ndarray]:
+Source = Union[str, Path, bytes]
+
+
+def _where(source: Source, where: Optional[str | Path], what: str) -> str | Path:
+    """What a message names: the file, or ``where`` the bytes came from."""
+    if where is not None:
+        return where
+    return f"the {what} data" if isinstance(source, bytes) else source
+
+
+def _load(source: Source, path: str | Path, what: str) -> dict[str, np.ndarray]:
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = np.load(io.BytesIO(source) if isinstance(source, bytes) else source, allow_pickle=False)
     except _DAMAGED as error:
         raise StoreError(f"{path}: the {what} file is damaged or unreadable ({error})") from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array
@@ -170,10 +181,11 @@ def _labels(values: np.ndarray, path: str | Path, what: str, name: str) -> np.nd
     return values.astype(np.int64, copy=False)
 
 
-def read_predictions(path: str | Path) -> Predictions:
-    """A run's predictions file, checked against the contract in the module doc."""
+def read_predictions(source: Source, where: Optional[str | Path] = None) -> Predictions:
+    """A run's predictions file (or its bytes, from ``where``), checked against the contract in the module doc."""
     what = "predictions"
-    arrays = _load(path, what)
+    path = _where(source, where, what)
+    arrays = _load(source, path, what)
     expected = {f"{split}_{name}" for split in SPLITS for name in ("labels", "probabilities")}
     unknown = sorted(set(arrays) - expected)
     _check(not unknown, path, what, f"unexpected arrays {', '.join(unknown)}")
@@ -188,14 +200,18 @@ def read_predictions(path: str | Path) -> Predictions:
         _check(probabilities.ndim == 2 and probabilities.dtype.kind == "f" and len(probabilities) == len(labels)
                and probabilities.shape[1] > 0, path, what,
                f"{split}_probabilities is not one row of class scores per label")
+        # A confusion matrix is classes x classes: a label past the scores' columns would size it.
+        _check(not len(labels) or int(labels.max()) < probabilities.shape[1], path, what,
+               f"{split}_labels name classes that {split}_probabilities has no column for")
         splits[split] = SplitPredictions(split, labels, probabilities.astype(np.float32, copy=False))
     return Predictions(splits)
 
 
-def read_examples(path: str | Path) -> ExampleImages:
-    """A run's examples file, checked against the contract in the module doc."""
+def read_examples(source: Source, where: Optional[str | Path] = None) -> ExampleImages:
+    """A run's examples file (or its bytes, from ``where``), checked against the contract in the module doc."""
     what = "examples"
-    arrays = _load(path, what)
+    path = _where(source, where, what)
+    arrays = _load(source, path, what)
     expected = {"split"} | {f"{kind}_{name}" for kind in EXAMPLE_KINDS for name in EXAMPLE_FIELDS}
     unknown = sorted(set(arrays) - expected)
     _check(not unknown, path, what, f"unexpected arrays {', '.join(unknown)}")
@@ -238,11 +254,15 @@ def serialize_weights(state_dict: Mapping[str, Any]) -> bytes:
     return save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
 
 
-def read_weights(path: str | Path) -> dict[str, Any]:
-    """A weights file's tensors; a StoreError naming the file when it is damaged or not one."""
-    from safetensors.torch import load_file
+def read_weights(source: Source, where: Optional[str | Path] = None) -> dict[str, Any]:
+    """A weights file's tensors (or those of its bytes, from ``where``); a StoreError naming the
+    file when it is damaged or not one."""
+    from safetensors.torch import load, load_file
 
+    path = _where(source, where, "weights")
     try:
-        return load_file(str(path))
+        if not isinstance(source, bytes):
+            return load_file(str(source))
+        return dict(sorted(load(source).items()))  # by name, as load_file gives them (load: in file order)
     except Exception as error:  # safetensors raises its own types for damaged files
         raise StoreError(f"{path}: not a readable safetensors weights file ({error})") from None

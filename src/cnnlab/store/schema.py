@@ -26,8 +26,18 @@ sub-folder per run id (weights, resumable checkpoint, predictions). Tables:
 - ``spec_history`` (2): every spec text a study had before it was replaced by an edited one.
 
 A store written by an older cnnlab is migrated in place when it is opened (``MIGRATIONS``, one
-transaction); a store written by a newer cnnlab is refused, never rewritten.
+transaction); a store written by a newer cnnlab is refused, never rewritten. So is a file that is
+not a healthy cnnlab store (``identify``): another program's database, a damaged one, one missing
+a table. Nothing is written to a file before it has been identified.
 """
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Optional
+
+from cnnlab.errors import StoreError
 
 SCHEMA_VERSION = 2
 
@@ -139,3 +149,54 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 EPOCH_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "penalty", "lr", "seconds",
                  "images_per_second")
 METRIC_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+
+# The tables a store of each version has (a table missing means the file was damaged or edited).
+TABLES = {1: ("meta", "studies", "runs", "epochs", "artifacts")}
+TABLES[2] = (*TABLES[1], "plans", "spec_history")
+
+RECOVER = ("Restore cnnlab.sqlite from a copy (sqlite3's .recover command may rescue what is readable), "
+           "or run the study again into a new folder")
+
+
+def damaged(path: Path, detail: str) -> StoreError:
+    """The error for a store file that cannot be trusted: it says so, and that nothing was changed."""
+    return StoreError(f"{path}: the run store is damaged or was changed by another program ({detail}); "
+                      f"nothing was changed. {RECOVER}")
+
+
+def identify(db: sqlite3.Connection, path: Path) -> Optional[int]:
+    """The schema version of the cnnlab store open in ``db``; None for a database with no tables
+    (a new store). A StoreError for anything else: another program's database, a store of a newer
+    cnnlab, one whose version or tables are not a cnnlab schema's, one SQLite finds damaged.
+    Reads only: run before anything is written, so that nothing in such a file is overwritten."""
+    tables = sorted(row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'"))
+    if not tables:
+        return None
+    foreign = StoreError(f"{path}: not a cnnlab store but another program's SQLite database (tables: "
+                         f"{', '.join(tables)[:120]}); nothing in it was changed. Give cnnlab a folder that "
+                         "'cnnlab run' wrote, or another --out folder for a new study")
+    if "meta" not in tables:
+        raise foreign
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.OperationalError:  # a 'meta' table of another design
+        raise foreign from None
+    if row is None:
+        raise foreign
+    value = str(row[0])
+    if not value.isdigit() or int(value) < 1:
+        raise damaged(path, f"its schema version is {value[:20]!r}, not a number")
+    version = int(value)
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path}: store schema version {version}, this cnnlab reads versions up to "
+                         f"{SCHEMA_VERSION}: the store was written by a newer cnnlab; upgrade cnnlab to read it "
+                         "(nothing was changed)")
+    missing = [table for table in TABLES[version] if table not in tables]
+    if missing:
+        raise damaged(path, f"its {', '.join(missing)} table{'s are' if len(missing) > 1 else ' is'} missing")
+    # Reads every page (milliseconds for a study's store): a damaged page is found here, before
+    # a write could spread it, rather than by whichever query meets it.
+    problems = [" ".join(str(row[0]).split()) for row in db.execute("PRAGMA quick_check(3)")]
+    if problems != ["ok"]:
+        raise damaged(path, "SQLite's check finds it malformed: " + "; ".join(problems)[:200])
+    return version

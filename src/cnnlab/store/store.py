@@ -13,9 +13,10 @@ from typing import Any, Iterator, Optional
 
 from cnnlab.errors import StoreError
 from cnnlab.fsutil import remove_stale_temporaries
-from cnnlab.records import RunRecord, StudyRecord
-from cnnlab.store.files import ARTIFACTS, CHECKPOINT_FILE, RunFiles, now
-from cnnlab.store.schema import EPOCH_COLUMNS, METRIC_COLUMNS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from cnnlab.records import RecordError, RunRecord, StudyRecord
+from cnnlab.store.files import ARTIFACTS, RUN_ID, RunFiles, now
+from cnnlab.store.schema import (EPOCH_COLUMNS, METRIC_COLUMNS, MIGRATIONS, RECOVER, SCHEMA, SCHEMA_VERSION, damaged,
+                                 identify)
 
 DB_NAME = "cnnlab.sqlite"
 
@@ -38,47 +39,53 @@ class Store(RunFiles):
         if create and not writable:
             raise StoreError(f"{self.folder}: cannot write here (the folder is read-only or not yours); whatever it holds "
                              "is kept. Make it writable and run again, or choose another --out")
+        if (self.folder / ARTIFACTS).is_symlink():
+            raise StoreError(f"{self.folder / ARTIFACTS} is a link; cnnlab reads and writes a run's files only inside "
+                             "the output folder, so nothing was read or written. Replace the link by a real folder")
+        self.db: Optional[sqlite3.Connection] = None
         try:
             if create:
                 (self.folder / ARTIFACTS).mkdir(parents=True, exist_ok=True)
             if writable:
                 self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-                self.db.execute("PRAGMA journal_mode=WAL")
             else:  # results on a read-only disk or share: read them without the lock files SQLite would create
                 self.db = sqlite3.connect(_read_only_uri(self.path), uri=True, timeout=30.0, isolation_level=None)
             self.db.row_factory = sqlite3.Row
+            found = identify(self.db, self.path)  # before anything is written to the file
+            if writable:
+                self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate(create)
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"{self.path}: cannot open the run store: {error}") from None
-        except OSError as error:  # permissions, a read-only file system, a full disk
-            raise StoreError(f"{self.folder}: cannot write here ({error.strerror or error}); choose another --out "
-                             "or fix the folder") from None
-        if create:
-            self._remove_debris()
+            self._migrate(found, create)
+            if create:
+                self._remove_debris()
+        except BaseException as error:
+            if self.db is not None:
+                self.db.close()
+            if isinstance(error, sqlite3.DatabaseError):
+                raise self._write_error(error) from None  # it tells a damaged file from a refusing disk
+            if isinstance(error, OSError):  # permissions, a read-only file system, a full disk
+                raise StoreError(f"{self.folder}: cannot write here ({error.strerror or error}); choose another --out "
+                                 "or fix the folder") from None
+            raise
 
     def _remove_debris(self) -> None:
         """What killed processes left: temporary files, and checkpoints of runs that finished."""
+        finished = [row[0] for row in self._rows("SELECT id FROM runs WHERE status = 'done'")]
+        for run_id in finished:  # every id checked before anything goes: a tampered one refuses the store unchanged
+            self.run_folder(run_id)
         remove_stale_temporaries(self.folder, recursive=False)  # e.g. a report being written
         remove_stale_temporaries(self.folder / ARTIFACTS)
-        finished = [row[0] for row in self.db.execute("SELECT id FROM runs WHERE status = 'done'")]
-        if finished:
+        if self._rows("SELECT 1 FROM artifacts WHERE kind = 'checkpoint' AND run_id IN"
+                      " (SELECT id FROM runs WHERE status = 'done') LIMIT 1"):
             with self.transaction() as db:
                 db.execute("DELETE FROM artifacts WHERE kind = 'checkpoint' AND run_id IN"
                            " (SELECT id FROM runs WHERE status = 'done')")
-            for run_id in finished:
-                (self.run_folder(run_id) / CHECKPOINT_FILE).unlink(missing_ok=True)
+        for run_id in finished:
+            self._remove_checkpoints(run_id)
 
-    def _migrate(self, create: bool) -> None:
-        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "meta" in tables:
-            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row and str(row[0]).isdigit() else None
-            if version is None or version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: store schema version {version}, this cnnlab reads versions up to "
-                                 f"{SCHEMA_VERSION}: the store was written by a newer cnnlab; upgrade cnnlab to read it "
-                                 "(nothing was changed)")
+    def _migrate(self, version: Optional[int], create: bool) -> None:
+        if version is not None:
             self.version = version
             if version < SCHEMA_VERSION and self.writable:
                 with self.transaction():
@@ -89,7 +96,8 @@ class Store(RunFiles):
                 self.version = SCHEMA_VERSION
             return
         if not create:
-            raise StoreError(f"{self.path}: not a cnnlab store")
+            raise StoreError(f"{self.path}: not a cnnlab store (an empty database); nothing was changed. Give cnnlab "
+                             "a folder that 'cnnlab run' wrote")
         with self.transaction():
             for statement in SCHEMA.split(";"):
                 if statement.strip():
@@ -103,25 +111,46 @@ class Store(RunFiles):
         error) is a StoreError that says so; what was committed before stays."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
+        except sqlite3.DatabaseError as error:
             raise self._write_error(error) from None
         try:
             yield self.db
         except BaseException as error:
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")
-            if isinstance(error, sqlite3.OperationalError):
+            if isinstance(error, sqlite3.DatabaseError):
                 raise self._write_error(error) from None
             raise
         else:
             try:
                 self.db.execute("COMMIT")
-            except sqlite3.OperationalError as error:
+            except sqlite3.DatabaseError as error:
                 with contextlib.suppress(sqlite3.Error):
                     self.db.execute("ROLLBACK")
                 raise self._write_error(error) from None
 
+    def _rows(self, sql: str, args: Any = ()) -> list[sqlite3.Row]:
+        """The one way the store reads its database: SQLite's errors (a damaged page, a dropped
+        table or column) become a StoreError naming the file, never a traceback."""
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as error:
+            raise self._read_error(error) from None
+
+    def _read_error(self, error: sqlite3.DatabaseError) -> StoreError:
+        text = str(error)
+        if "locked" in text:
+            return StoreError(f"{self.path}: another process kept the run store locked for too long ({text}); "
+                              "run the same command again")
+        if "not a database" in text:
+            return StoreError(f"{self.path}: not a cnnlab store: not an SQLite database at all, or its first page is "
+                              f"damaged ({text}); nothing was changed. {RECOVER}, or give cnnlab another folder")
+        return damaged(self.path, text)
+
     def _write_error(self, error: BaseException) -> StoreError:
+        if isinstance(error, sqlite3.DatabaseError) and (not isinstance(error, sqlite3.OperationalError)
+                                                         or any(sign in str(error) for sign in _DAMAGE)):
+            return self._read_error(error)  # not the disk's fault: the file is damaged or not cnnlab's
         if isinstance(error, sqlite3.Error) and "locked" in str(error):
             why = "another process kept it locked for too long; run the same command again"
         else:
@@ -131,7 +160,21 @@ class Store(RunFiles):
         return StoreError(f"cannot write to the run store in {self.folder} ({detail}); {why}")
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
+
+    def _record(self, kind: type, row: sqlite3.Row) -> Any:
+        """A row as its typed record; a StoreError naming the file, the row and the column when a
+        column does not hold what cnnlab writes there."""
+        try:
+            record = kind.from_row(row)
+        except RecordError as error:
+            raise StoreError(f"{self.path}: {error}: the store was damaged or changed by hand; nothing was changed. "
+                             f"{RECOVER}") from None
+        if kind is RunRecord and not RUN_ID.fullmatch(record.id):
+            raise StoreError(f"{self.path}: runs row {record.id[:40]!r}: column id is not a run id (16 hexadecimal "
+                             f"digits): the store was changed by hand; nothing was changed. {RECOVER}")
+        return record
 
     def __enter__(self) -> "Store":
         return self
@@ -146,7 +189,7 @@ class Store(RunFiles):
         file: a study grown from a first subset) becomes the study's next version: the replaced
         text goes to ``spec_history``, never lost, and only the new plan's runs are counted."""
         stamp = now()
-        known = self.db.execute("SELECT spec_text, spec_path FROM studies WHERE name = ?", (name,)).fetchone()
+        known = next(iter(self._rows("SELECT spec_text, spec_path FROM studies WHERE name = ?", (name,))), None)
         with self.transaction() as db:
             if known is not None and known["spec_text"] != spec_text:
                 db.execute("INSERT INTO spec_history (study, saved_at, spec_text, spec_path) VALUES (?, ?, ?, ?)",
@@ -164,8 +207,7 @@ class Store(RunFiles):
             db.execute("UPDATE studies SET wall_seconds = wall_seconds + ? WHERE name = ?", (seconds, name))
 
     def studies(self) -> list[StudyRecord]:
-        rows = self.db.execute("SELECT * FROM studies ORDER BY created_at, name").fetchall()
-        return [StudyRecord.from_row(row) for row in rows]
+        return [self._record(StudyRecord, row) for row in self._rows("SELECT * FROM studies ORDER BY created_at, name")]
 
     def study(self, name: Optional[str] = None) -> StudyRecord:
         """One study by name; without a name, the only study (an error when there are several)."""
@@ -196,14 +238,16 @@ class Store(RunFiles):
                 )
 
     def run(self, run_id: str) -> Optional[RunRecord]:
-        row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return RunRecord.from_row(row) if row else None
+        rows = self._rows("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return self._record(RunRecord, rows[0]) if rows else None
 
     def runs(self, study: Optional[str] = None, status: Optional[str] = None, *, earlier: bool = False,
-             every: bool = False) -> list[RunRecord]:
+             every: bool = False, damaged: Optional[list[StoreError]] = None) -> list[RunRecord]:
         """A study's runs as typed records (JSON fields parsed), in plan order: those of its
         latest plan (what every table counts), or with ``earlier`` those of earlier versions
-        only, or with ``every`` all of them. Without ``study``: every run of the folder."""
+        only, or with ``every`` all of them. Without ``study``: every run of the folder.
+        A row that cannot be read is a StoreError; with a ``damaged`` list, it is left out and
+        its error added there instead (to show what can still be read)."""
         query, args = "SELECT * FROM runs WHERE 1=1", []
         if study is not None:
             query += " AND study = ?"
@@ -216,8 +260,15 @@ class Store(RunFiles):
         if status is not None:
             query += " AND status = ?"
             args.append(status)
-        rows = self.db.execute(query + " ORDER BY study, position", args).fetchall()
-        return [RunRecord.from_row(row) for row in rows]
+        records = []
+        for row in self._rows(query + " ORDER BY study, position", args):
+            try:
+                records.append(self._record(RunRecord, row))
+            except StoreError as error:
+                if damaged is None:
+                    raise
+                damaged.append(error)
+        return records
 
     def set_plan(self, study: str, run_ids: list[str]) -> None:
         """Make these runs the study's counted plan (those of an earlier plan stay, uncounted)."""
@@ -231,7 +282,7 @@ class Store(RunFiles):
         (then every run of it counts)."""
         if self.version < 2:
             return None
-        ids = [row[0] for row in self.db.execute("SELECT run_id FROM plans WHERE study = ? ORDER BY position", (study,))]
+        ids = [row[0] for row in self._rows("SELECT run_id FROM plans WHERE study = ? ORDER BY position", (study,))]
         return ids or None
 
     def remove_runs(self, run_ids: list[str]) -> None:
@@ -274,8 +325,15 @@ class Store(RunFiles):
             db.execute("UPDATE runs SET epochs_done = ? WHERE id = ?", (keep, run_id))
 
     def epochs(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)).fetchall()
-        return [dict(row) for row in rows]
+        epochs = [dict(row) for row in self._rows("SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,))]
+        for epoch in epochs:
+            wrong = [c for c in EPOCH_COLUMNS if not isinstance(epoch.get(c), (int, float, type(None)))]
+            if not isinstance(epoch.get("epoch"), int) or wrong:  # what a hand edit of the table can leave
+                column = (wrong or ["epoch"])[0]
+                raise StoreError(f"{self.path}: epochs row of run {run_id[:40]!r}: column {column} holds "
+                                 f"{str(epoch.get(column))[:40]!r}, not a number: the store was damaged or changed "
+                                 f"by hand; nothing was changed. {RECOVER}")
+        return epochs
 
     def finish_run(self, run_id: str, result: dict[str, Any]) -> None:
         """Mark a run done with its final metrics; its checkpoint goes in the same transaction
@@ -287,7 +345,7 @@ class Store(RunFiles):
                 (now(), *[result.get(c) for c in columns], run_id),
             )
             db.execute("DELETE FROM artifacts WHERE run_id = ? AND kind = 'checkpoint'", (run_id,))
-        (self.run_folder(run_id) / CHECKPOINT_FILE).unlink(missing_ok=True)
+        self._remove_checkpoints(run_id)
 
     def end_run(self, run_id: str, status: str, error: Optional[str] = None, diverged_epoch: Optional[int] = None) -> None:
         """Mark a run failed, diverged or interrupted."""
@@ -297,12 +355,17 @@ class Store(RunFiles):
 
     def reset_run(self, run_id: str) -> None:
         """Forget a run's epochs and files (``--force``)."""
+        folder = self.run_folder(run_id)  # checked before anything goes
         with self.transaction() as db:
             db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM artifacts WHERE run_id = ?", (run_id,))
             db.execute("UPDATE runs SET status='queued', epochs_done=0, started_at=NULL, finished_at=NULL,"
                        " error=NULL, diverged_epoch=NULL WHERE id=?", (run_id,))
-        shutil.rmtree(self.run_folder(run_id), ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# What SQLite says of a file it cannot make sense of, as against a disk that refuses a write.
+_DAMAGE = ("malformed", "not a database", "no such table", "no such column", "has no column", "corrupt")
 
 
 def _read_only_uri(path: Path) -> str:

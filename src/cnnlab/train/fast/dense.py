@@ -8,29 +8,72 @@ A2's dense layer (64 x 14,400 x 100, 2 threads): forward 152 against 146 GFLOP/s
 188 against 149, weight gradient 195 against 160.
 
 bf16 autocast already routes dense layers to oneDNN, so this is for float32 only; anything it does
-not cover (no such op in this torch, other dtypes or devices) uses ``F.linear``.
+not cover (other dtypes or devices) uses ``F.linear``.
+
+The op is private to PyTorch: it may vanish, change its signature or its answers in any release.
+So it is used only after ``_op``'s feature test (once per process) found it present and agreeing
+with ``F.linear`` on a tiny input in each of the three ways ``_Dense`` calls it; otherwise every
+dense layer takes ``F.linear`` (the public path, also what ``CNNLAB_FAST=0`` runs), and a test
+forces that fallback and compares its training with the fast path's.
 """
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+# oneDNN and MKL sum the tiny products of the feature test in different orders; a wrong op
+# (transposed, ignoring the bias or a stride) is off by whole units.
+_AGREEMENT = {"rtol": 1e-4, "atol": 1e-4}
+
+
+def _find_op() -> Optional[Callable[..., torch.Tensor]]:
+    """The private op, if this torch has it and was built with oneDNN."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    return getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+
+
+def _agrees(op: Callable[..., Any]) -> bool:
+    """Whether ``op`` computes ``F.linear`` for a forward, an input-gradient and a weight-gradient
+    call: contiguous operands with a bias, then the transposed (strided) views backward passes."""
+    # A generator of its own: the test must not move the global random state training draws from.
+    generator = torch.Generator().manual_seed(0)
+    x, weight, grad = (torch.randn(*shape, generator=generator) for shape in ((3, 5), (4, 5), (3, 4)))
+    bias = torch.randn(4, generator=generator)
+    cases = [((x, weight, bias), F.linear(x, weight, bias)),
+             ((grad, weight.t(), None), grad @ weight),
+             ((grad.t(), x.t(), None), grad.t() @ x)]
+    for (a, b, c), expected in cases:
+        got = op(a, b, c, "none", [], "")
+        if not (isinstance(got, torch.Tensor) and got.shape == expected.shape and got.dtype == expected.dtype
+                and torch.allclose(got, expected, **_AGREEMENT)):
+            return False
+    return True
 
 
 @lru_cache(maxsize=None)
-def _op():
-    op = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
-    if op is None or not torch.backends.mkldnn.is_available():
-        return None
-    try:  # present but unusable (a build without oneDNN matmul): find out once
-        a = torch.ones(2, 3)
-        if not torch.equal(op(a, torch.ones(4, 3), None, "none", [], ""), torch.full((2, 4), 3.0)):
+def _op() -> Optional[Callable[..., torch.Tensor]]:
+    """The oneDNN linear op where the feature test passes, else None (then ``F.linear`` everywhere)."""
+    try:
+        op = _find_op()
+        if op is None:
             return None
-    except RuntimeError:
-        return None
-    return op
+        with torch.no_grad():
+            if _agrees(op):
+                return op
+        log.info("torch.ops.mkldnn._linear_pointwise disagrees with F.linear: dense layers use F.linear")
+    # Any failure of a private op (a changed signature is a TypeError, a missing kernel a
+    # RuntimeError or NotImplementedError) means the same thing: use the public path.
+    except Exception as error:
+        log.info("torch.ops.mkldnn._linear_pointwise is unusable (%s): dense layers use F.linear", error)
+    return None
 
 
 def _matmul(a: torch.Tensor, b_transposed: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
