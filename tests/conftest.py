@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import copy
+import signal
 from pathlib import Path
 
 import pytest
+
+# Started in the background (`nohup ... &`), a shell hands its children SIGINT ignored, and an
+# ignored signal survives exec: the subprocesses of the Ctrl-C tests would never see it. A handler,
+# unlike SIG_IGN, is reset by exec, so with one here they get Ctrl-C as a terminal user's would.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -33,6 +33,7 @@ import importlib.abc
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -444,7 +445,21 @@ def _run_mutant(module: str, mutation: Mutation, tests: list[str], timeout: floa
     return Outcome(module, mutation, verdict, seconds, tests)
 
 
-def run(modules: list[str], tests: list[str], jobs: int) -> list[Outcome]:
+_LISTED = re.compile(r"^- (?P<path>\S+?):(?P<line>\d+): `(?P<before>.*)` -> `(?P<after>.*)`")
+
+
+def listed_mutants(path: Path) -> set[tuple[str, int, str, str]]:
+    """(file, line, before, after) of each survivor listed in an earlier run's ``--out`` file."""
+    found = set()
+    for text in path.read_text().splitlines():
+        match = _LISTED.match(text)
+        if match:
+            found.add((match["path"], int(match["line"]), match["before"], match["after"]))
+    return found
+
+
+def run(modules: list[str], tests: list[str], jobs: int,
+        only: Optional[set[tuple[str, int, str, str]]] = None) -> list[Outcome]:
     for name in WARM_IMPORTS:
         with contextlib.suppress(ImportError):       # only a head start; the child imports it anyway
             __import__(name)
@@ -453,6 +468,10 @@ def run(modules: list[str], tests: list[str], jobs: int) -> list[Outcome]:
     outcomes: list[Outcome] = []
     for module in modules:
         for mutation in list_mutations(module):
+            key = (str(module_file(module).relative_to(ROOT)), mutation.line, mutation.before,
+                   mutation.after)
+            if only is not None and key not in only:
+                continue
             found: set[str] = set()
             for line in range(mutation.line, mutation.end_line + 1):
                 found.update(covering.get((module, line), ()))
@@ -553,10 +572,14 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="only list the mutation points, run nothing")
     parser.add_argument("--source-at", metavar="COMMIT",
                         help="take src/ and tests/ as they are at this commit (default: the working tree)")
+    parser.add_argument("--survivors", type=Path, metavar="FILE",
+                        help="run only the mutants listed as survivors in an earlier --out file")
     parser.add_argument("--out", type=Path, help="also write the summary (Markdown) here")
     args = parser.parse_args(argv)
     if args.out:
         args.out = args.out.resolve()
+    if args.survivors:
+        args.survivors = args.survivors.resolve()
     os.chdir(ROOT)
     os.environ.setdefault("OMP_NUM_THREADS", "1")   # one thread per child: jobs share the cores
     if args.list:
@@ -567,7 +590,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cnnlab-mutants-") as tree:
         snapshot(Path(tree) / "cnnlab", args.source_at)
-        outcomes = run(args.modules, args.tests, args.jobs)
+        only = listed_mutants(args.survivors) if args.survivors else None
+        outcomes = run(args.modules, args.tests, args.jobs, only)
         text = summarize(outcomes)
     print(text)
     print(f"\n{len(outcomes)} mutants in {time.perf_counter() - started:.0f} s")

@@ -100,3 +100,125 @@ def test_the_best_run_is_the_final_retrain_when_there_is_one():
     assert best_run_id(runs, select_best(runs)) == "none-final-0"
     assert best_run_id(runs, None) is None
     assert "explain --best" in BEST_RUN_RULE and "median repeat" in BEST_RUN_RULE
+
+
+# --- the metric's direction, ties, the epoch rule and the stored study's best run --------------
+
+
+def _loss_run(repeat: int, val_loss: float, losses, *, variant="none", fold=None) -> RunResult:
+    history = [{"lr": 0.1, "val_loss": v} for v in losses]
+    return RunResult(f"{variant}-{repeat}-{fold}", "small", variant, {}, "select", repeat, fold, {"val_loss": val_loss},
+                     history)
+
+
+def test_a_loss_is_selected_lowest_first_and_its_best_epoch_is_its_lowest():
+    runs = [_loss_run(r, 0.5, [0.9, 0.5, 0.6], variant="high") for r in range(2)]
+    runs += [_loss_run(r, 0.3, [0.9, 0.3, 0.4, 0.35], variant="low") for r in range(2)]
+    selection = select_best(runs, "val_loss")
+    assert selection.configuration == "small/low" and selection.interval.mean == pytest.approx(0.3)
+    assert selection.epochs == 2  # the lowest validation loss, at epoch 2 (1-based)
+
+
+def test_equal_means_choose_the_configuration_listed_first():
+    first = [_run(0, 0.9, variant="l2"), _run(1, 0.8, variant="l2")]
+    second = [_run(0, 0.8), _run(1, 0.9)]
+    assert select_best(first + second).configuration == "small/l2"
+    assert select_best(second + first).configuration == "small/none"
+
+
+def test_the_epoch_budget_is_the_rounded_mean_best_epoch_and_at_least_one():
+    # The best epoch is the first of equal ones: 0.8 at epochs 2 and 3 picks epoch 2.
+    tied = [_run(0, 0.9, accuracies=[0.5, 0.8, 0.8])]
+    assert select_best(tied).epochs == 2
+    assert select_best([_run(0, 0.9, accuracies=[0.9, 0.8, 0.7])]).epochs == 1
+    mixed = [_run(0, 0.9, accuracies=[0.5, 0.9, 0.8]), _run(1, 0.9, accuracies=[0.5, 0.6, 0.9]),
+             _run(2, 0.9, accuracies=[0.5, 0.6, 0.9])]
+    assert select_best(mixed).epochs == 3  # best epochs 2, 3, 3: mean 2.67
+    # Without the metric in its history a run counts its last epoch as its best.
+    blind = RunResult("b", "small", "none", {}, "select", 0, None, {"val_accuracy": 0.9}, [{"lr": 0.1}] * 4)
+    assert select_best([blind]).epochs == 4
+
+
+def test_the_retrain_copies_repeat_zero_of_the_selected_configuration():
+    plan = _plan({"name": "plateau", "patience": 1})
+    runs = [_run(r, 0.5) for r in range(3)] + [_run(r, 0.9, variant="l2") for r in range(3)]
+    final = final_config(select_best(runs), plan)
+    (repeat_zero,) = [c for c in plan if c.variant == "l2" and c.repeat == 0]
+    assert (final.variant, final.repeat, final.seed, final.phase) == ("l2", 0, repeat_zero.seed, "final")
+
+
+def test_the_retrain_of_folds_copies_fold_zero_and_keeps_the_fold_count():
+    study = parse_study({
+        "name": "tiny", "seed": 0, "dataset": {"name": "digits"},
+        "architectures": {"small": [{"conv": {"filters": 4, "kernel": 3}}, "flatten", {"dense": 10}]},
+        "variants": {"none": {}}, "train": {"optimizer": {"name": "adam", "lr": 0.1}, "epochs": 5},
+        "repeats": 2, "evaluate": {"kfold": 3, "retrain_on": "train+val"},
+    })
+    plan = expand(study)
+    runs = [_run(r, 0.9) for r in range(2)]
+    final = final_config(select_best(runs), plan)
+    (fold_zero,) = [c for c in plan if c.repeat == 0 and c.fold == 0]
+    assert (final.fold, final.kfold, final.seed) == (None, 3, fold_zero.seed)
+
+
+def test_the_rate_path_in_words_names_single_epochs_and_spans():
+    def words(values):
+        return lr_path_words({"optimizer": {"lr": 0.1}, "schedule": {"name": "path", "values": values}})
+
+    assert words([0.1, 0.05, 0.05]).endswith(": 0.1 for epoch 1, 0.05 for epochs 2-3")
+    assert words([0.1, 0.1, 0.05]).endswith(": 0.1 for epochs 1-2, 0.05 for epoch 3")
+    assert words([0.1, 0.05, 0.01]).endswith(": 0.1 for epoch 1, 0.05 for epoch 2, 0.01 for epoch 3")
+
+
+def test_a_single_repeat_is_its_own_best_run():
+    runs = [_run(0, 0.9)]
+    assert best_run_id(runs, select_best(runs)) == "none-select-0"
+
+
+def test_equal_scores_rank_by_repeat_then_fold():
+    # Two folds of one repeat score alike: the lower middle of the two is fold 0, wherever it is listed.
+    folds = [_loss_run(0, 0.3, [0.3], fold=1), _loss_run(0, 0.3, [0.3], fold=0)]
+    assert best_run_id(folds, select_best(folds, "val_loss")) == "none-0-0"
+    seeds = [_run(1, 0.9), _run(0, 0.9)]
+    assert best_run_id(seeds, select_best(seeds)) == "none-select-0"
+
+
+class _Store:
+    """The Results protocol over hand-made records."""
+
+    def __init__(self, spec: dict, runs: list, epochs: dict):
+        self.spec, self._runs, self._epochs = spec, runs, epochs
+
+    def study(self, name=None):
+        from cnnlab.records import StudyRecord
+
+        return StudyRecord("s", "", self.spec, None, None, "", "", 0.0)
+
+    def runs(self, study=None, status=None):
+        return [r for r in self._runs if status is None or r.status == status]
+
+    def epochs(self, run_id):
+        return self._epochs.get(run_id, [])
+
+
+def _record(run_id: str, repeat: int, **metrics):
+    import dataclasses
+
+    from cnnlab.records import RunRecord
+
+    fields = {f.name: None for f in dataclasses.fields(RunRecord)}
+    fields.update(id=run_id, study="s", position=0, architecture="small", variant="none", repeat=repeat,
+                  phase="select", seed=1, status="done", created_at="", epochs_done=1, attempts=1, **metrics)
+    return RunRecord(**fields)
+
+
+def test_the_best_run_of_a_stored_study_uses_the_metric_it_selects_with():
+    # By accuracy the median repeat is r1; by loss (lower is better) it is r2.
+    runs = [_record("r0", 0, val_accuracy=0.80, val_loss=0.30), _record("r1", 1, val_accuracy=0.85, val_loss=0.40),
+            _record("r2", 2, val_accuracy=0.90, val_loss=0.35)]
+    from cnnlab.analysis.selection import study_best_run_id
+
+    assert study_best_run_id(_Store({}, runs, {})) == "r1"
+    assert study_best_run_id(_Store({"evaluate": {"select": "val_loss"}}, runs, {})) == "r2"
+    # A metric that is not a validation one is never selected on: validation accuracy stands in.
+    assert study_best_run_id(_Store({"evaluate": {"select": "test_accuracy"}}, runs, {})) == "r1"

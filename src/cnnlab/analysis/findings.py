@@ -141,7 +141,7 @@ def overfitting_findings(results: Sequence[RunResult]) -> list[Finding]:
         histories = [m.history for m in members]
         val_acc, train_acc = _mean_curve(histories, "val_accuracy"), _mean_curve(histories, "train_accuracy")
         val_loss, train_loss = _mean_curve(histories, "val_loss"), _mean_curve(histories, "train_loss")
-        if not val_acc:
+        if not (val_acc and train_acc and val_loss and train_loss):  # a curve some epoch lacks: nothing to say
             continue
         best = max(range(len(val_acc)), key=lambda e: (val_acc[e], -e))
         gap = train_acc[best] - val_acc[best]

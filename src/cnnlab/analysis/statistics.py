@@ -32,11 +32,6 @@ POWER = 0.8
 MAX_REPEATS = 1000  # beyond this a suggestion is no help: say "more than 1000"
 
 
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
-    return float(stats.t.cdf(t, df))
-
-
 def t_quantile(p: float, df: float) -> float:
     """The t value with P(T <= t) = p."""
     if not 0.0 < p < 1.0:

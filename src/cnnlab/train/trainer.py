@@ -70,10 +70,6 @@ class TrainResult:
     probabilities: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def _monitor_value(logs: dict[str, float], monitor: str) -> Optional[float]:
-    return logs.get(monitor)
-
-
 class Trainer:
     """Trains one built model on one split; resumable from any epoch boundary."""
 
