@@ -1,4 +1,5 @@
-"""Figures looked at: filter grids, histograms and the weights they come from."""
+"""Figures looked at: filter grids, histograms and the weights they come from, feature maps and
+attributions with their value scales; and what each shows, read back from the drawn figure."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import numpy as np
 import torch
 
 from cnnlab.explain import LayerWeights, NEAR_ZERO, best_run, filters, load_run, weight_histograms
-from cnnlab.explain.charts import draw_histogram_overlay, draw_histograms
-from cnnlab.explain.draw import draw_filter_comparison, draw_filters
+from cnnlab.explain.charts import draw_histogram_overlay, draw_histograms, draw_units
+from cnnlab.explain.draw import draw_class_attributions, draw_feature_maps, draw_filter_comparison, draw_filters
+from cnnlab.figures import MIN_FONT, PALETTE, colormap_rgb, colour_for
 from tests.explain.pixels import is_blank, pixels, tile
 
 
@@ -73,3 +75,73 @@ def test_l1_sparsity_and_l2_shrinkage_show_in_the_trained_variants(store):
     assert all(np.array_equal(a.weights, b.weights) for a, b in zip(from_model, from_store))
     assert torch.equal(filters(run.model, "conv1"), store.load_weights(run.run_id)["conv1.0.weight"])
     assert isinstance(from_model[0], LayerWeights)
+
+
+def _looks_right(figure) -> None:
+    """What every explain figure must do: readable text, legends off the data and inside the figure."""
+    drawn = figure.drawn
+    assert drawn.smallest_font >= MIN_FONT, figure.name
+    assert drawn.legends_over_data() == [] and drawn.cut_off() == [], figure.name
+
+
+def test_histograms_label_their_axes_and_keep_their_legends_beside_the_bars():
+    rng = np.random.default_rng(0)
+    layers = {variant: [LayerWeights("conv1", "conv", rng.normal(0, scale, 300), rng.normal(0, scale, 8)),
+                        LayerWeights("dense1", "dense", rng.normal(0, scale, 900), None)]
+              for variant, scale in (("none", 1.0), ("l1", 0.3), ("a much longer variant name", 0.6))}
+    order = ["l1", "none", "a much longer variant name"]
+    overlay = draw_histogram_overlay(layers, "small", order=order)
+    single = draw_histograms(layers["none"], "small/none", colour=colour_for("none", order))
+    for figure in (overlay, single):
+        _looks_right(figure)
+        shown = [axes for axes in figure.drawn.axes if axes.kind == "data"]
+        assert {axes.xlabel for axes in shown} == {"weight value", "bias value"}
+        assert {axes.ylabel for axes in shown} <= {"count", "count (log scale)"}
+    assert len(overlay.drawn.legends) == 3  # one beside each panel that has data (dense1 has no bias)
+    assert overlay.drawn.colours() == {v: {colour_for(v, order).lower()} for v in order}
+    assert "l1: " in overlay.drawn.text() and "near 0" in overlay.drawn.text()
+    colour = colour_for("none", order)  # the run's variant's colour: the second in the spec's order
+    assert colour == PALETTE[1]
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    assert (pixels(single).reshape(-1, 3) == rgb).all(axis=1).mean() > 0.01  # the bars are drawn in it
+
+
+def test_filters_maps_and_attributions_carry_their_value_scales():
+    kernels = _kernels(8, 1)
+    peak = float(kernels.abs().max())
+    filters_figure = draw_filters(kernels, "conv1")
+    raw, normalized = filters_figure.drawn.scales
+    assert (raw.label, raw.low, raw.high) == ("weight value", -peak, peak)
+    assert normalized.label == "each filter's own range"
+    assert len(draw_filter_comparison({"conv1": kernels, "conv2": _kernels(8, 4)}, last=4).drawn.scales) == 2
+
+    maps = np.zeros((3, 4, 4), dtype=np.float32)
+    maps[0] = 4.0 * np.eye(4)  # strong
+    maps[1] = 1.0 * np.eye(4)  # weak: on the layer's one scale it looks weaker
+    figure = draw_feature_maps(maps, "conv1", "test:0")
+    (scale,) = figure.drawn.scales
+    assert (scale.low, scale.high, scale.cmap) == (0.0, 4.0, "viridis")
+    image = pixels(figure)
+    strong = tile(image, figure.tiles["channel 0"], inset=0)
+    weak = tile(image, figure.tiles["channel 1"], inset=0)
+    factor = strong.shape[0] // 4
+    for values, region in ((maps[0], strong), (maps[1], weak)):
+        expected = np.repeat(np.repeat(colormap_rgb(values, 0.0, 4.0), factor, 0), factor, 1)
+        assert np.abs(region.astype(int) - np.round(expected * 255).astype(int)).max() <= 1
+    assert "2 =0" in figure.drawn.text()  # the dead map says so
+
+    image_in = np.zeros((1, 4, 4), dtype=np.uint8)
+    strong_map, weak_map = np.ones((1, 4, 4)) * 2.0, np.ones((1, 4, 4)) * 0.5
+    for method, low in (("saliency", 0.0), ("guided", -2.0)):
+        figure = draw_class_attributions(image_in, "test:0", [("0", 0.9), ("1", 0.1)], [strong_map, weak_map], method)
+        (scale,) = figure.drawn.scales
+        assert (scale.low, scale.high) == (low, 2.0)  # one scale for every class
+        assert not np.array_equal(tile(pixels(figure), figure.tiles["class 0"]), tile(pixels(figure), figure.tiles["class 1"]))
+    _looks_right(figure)
+
+
+def test_flat_layers_draw_as_bars_with_labelled_axes():
+    figure = draw_units(np.array([0.5, -1.0, 2.0]), "dense1", "test:0", unit_names=["a", "b", "c"])
+    _looks_right(figure)
+    (axes,) = [axes for axes in figure.drawn.axes if axes.kind == "data"]
+    assert (axes.xlabel, axes.ylabel) == ("class (logits, before softmax)", "activation value")

@@ -17,7 +17,7 @@ from cnnlab.explain import (
     best_run, crop, explain_figures, explain_run, feature_maps, iter_figures, load_run, receptive_field,
     top_activations,
 )
-from cnnlab.figures import colormap_rgb
+from cnnlab.figures import MIN_FONT, colormap_rgb, colour_for
 from tests.explain.conftest import EXPLAIN_STUDY
 from tests.explain.pixels import is_blank, pixels, tile
 
@@ -44,6 +44,11 @@ def test_explain_run_writes_every_figure_it_returns(store, tmp_path):
             assert image.format == "PNG" and image.size == figure.size
         assert figure.title and figure.caption
         assert not is_blank(pixels(figure))
+        # Readable at 100%, legends off the data and inside the figure; colour bars where colours are values.
+        assert figure.drawn.smallest_font >= MIN_FONT, figure.name
+        assert figure.drawn.legends_over_data() == [] and figure.drawn.cut_off() == [], figure.name
+        if figure.name.startswith(("filters", "maps_conv", "saliency", "guided")):
+            assert figure.drawn.scales, figure.name
 
 
 def test_without_what_the_defaults_are_filters_maps_histograms_and_examples(store, explain_store):
@@ -65,10 +70,12 @@ def test_feature_map_tiles_are_the_activations_pixel_for_pixel(store):
         image = pixels(figure)
         activation = maps[name][0].numpy()
         assert len(figure.tiles) == len(activation)
+        (scale,) = figure.drawn.scales  # the layer's one scale, in its values
+        assert (scale.low, scale.high) == pytest.approx((activation.min(), activation.max()))
         for channel, values in enumerate(activation):
             region = tile(image, figure.tiles[f"channel {channel}"], inset=0)
             factor = region.shape[0] // values.shape[0]
-            expected = colormap_rgb(values, values.min(), values.max())
+            expected = colormap_rgb(values, activation.min(), activation.max())
             expected = np.repeat(np.repeat(expected, factor, 0), factor, 1)
             assert np.abs(region.astype(int) - np.round(expected * 255).astype(int)).max() <= 1
             assert is_blank(region) == (values.max() == values.min())
@@ -116,7 +123,10 @@ def test_explain_section_of_the_spec_decides_what_and_how(tmp_path):
     assert "val:1" in by_name["input"].title
     assert len(by_name["patches_conv1"].tiles) == 3 * 4
     assert "(val split)" in by_name["patches_conv1"].title
-    assert len(by_name["examples"].tiles) == 2 + 3 + 3
+    shown = by_name["examples"].drawn.images  # the spec's counts, and no mistake twice
+    assert len(shown["correct"]) == 2 and len(shown["wrong"]) == 3 and len(shown.get("confident_wrong", [])) <= 3
+    mistakes = shown["wrong"] + shown.get("confident_wrong", [])
+    assert len(mistakes) == len(set(mistakes)) and len(by_name["examples"].tiles) == 2 + len(mistakes)
     assert len(by_name["filters_conv2"].tiles) == 2 * 16  # raw and normalized
     assert len(by_name["filters_compare"].tiles) == 2 * 2 * 8  # last 8 of each layer, raw and normalized
 
@@ -248,6 +258,8 @@ def test_the_loaded_run_is_the_trained_model_in_eval_mode(store):
 
 def test_filters_histograms_and_examples_need_only_the_store(store):
     run = load_run(store, best_run(store)["id"])
-    names = [f.name for f in iter_figures(run, what="filters,hist,examples", store=store)]
-    assert names == ["filters_conv1", "histograms", "histograms_variants", "examples"]
+    figures = list(iter_figures(run, what="filters,hist,examples", store=store))
+    assert [f.name for f in figures] == ["filters_conv1", "histograms", "histograms_variants", "examples"]
     assert run.cache is None  # the dataset was never loaded
+    order = list(EXPLAIN_STUDY["variants"])  # each variant in its colour from the spec's order, as in the report
+    assert figures[2].drawn.colours() == {v: {colour_for(v, order).lower()} for v in order}

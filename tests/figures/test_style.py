@@ -1,4 +1,5 @@
-"""The kit's rendering: one PNG writer at the figure's own resolution, the style, the palette."""
+"""The kit's rendering: one PNG writer at the figure's own resolution, the style, the palette, one
+colour per name in the spec's order and one line style per split."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 from PIL import Image
 
 from cnnlab.figures import (
-    DPI, PALETTE, TILE_DPI, Cell, Panel, chart, colors, compose, new_figure, plain, png_bytes, styled,
+    DPI, MIN_FONT, PALETTE, SPLIT_LABEL, SPLIT_STYLE, TILE_DPI, Cell, Panel, chart, colors, colour_for, compose,
+    new_figure, plain, png_bytes, styled,
 )
 
 
@@ -45,7 +47,10 @@ def test_style_is_applied_inside_and_undone_after():
 
     before = rcParams["axes.grid"]
     with styled({"axes.grid": False}):
-        assert rcParams["font.size"] == 8.5 and rcParams["axes.grid"] is False
+        assert rcParams["font.size"] == 10 and rcParams["axes.grid"] is False
+        sizes = [rcParams[key] for key in ("font.size", "axes.titlesize", "axes.labelsize", "legend.fontsize",
+                                           "xtick.labelsize", "ytick.labelsize")]
+        assert min(sizes) >= MIN_FONT == 9  # readable at 100% on a laptop screen
     with styled():
         assert rcParams["axes.grid"] is True
     assert rcParams["axes.grid"] == before
@@ -56,3 +61,21 @@ def test_palette_colours_come_first_and_many_stay_distinct():
     assert len(set(map(str, colors(15)))) == 15
     assert plain("cost $5 and $6") == r"cost \$5 and \$6"
     assert plain("a long configuration name", 10).count("\n") == 2
+
+
+def test_a_names_colour_is_its_place_in_the_spec_not_in_a_ranking():
+    spec = ["none", "l2", "dropout", "batchnorm"]
+    ranked = ["batchnorm", "dropout", "none", "l2"]  # however a figure orders what it shows
+    assert [colour_for(name, spec) for name in ranked] == [PALETTE[3], PALETTE[2], PALETTE[0], PALETTE[1]]
+    assert len({colour_for(name, spec) for name in spec}) == 4
+    # Okabe and Ito's colour-blind-safe palette, first.
+    assert PALETTE[:4] == ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
+    assert colour_for("new", spec) == PALETTE[4]  # a name the spec lacks comes after its names
+    many = [f"v{i}" for i in range(12)]
+    assert len({colour_for(name, many) for name in many}) == 12
+    assert all(isinstance(colour, str) and colour.startswith("#") for colour in colors(12))
+
+
+def test_one_line_style_per_split_said_in_words():
+    assert SPLIT_STYLE == {"train": "-", "val": "--", "test": ":"}
+    assert SPLIT_LABEL == {"train": "train (solid)", "val": "validation (dashed)", "test": "test (dotted)"}

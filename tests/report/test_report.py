@@ -71,7 +71,8 @@ def test_report_holds_what_the_studies_write_up(quickstart_report):
     for configuration in ("small/none", "small/batchnorm", "deeper/l2", "deeper/dropout"):
         assert f"<summary>{configuration}: " in text  # a collapsible Keras-style summary each
     assert "Total params: 38,730" in text and "Non-trainable params: 224" in text
-    assert "Per-class accuracy" in text and "Correctly and incorrectly classified test images" in text
+    assert "Per-class precision, recall" in text and "Correctly and incorrectly classified test images" in text
+    assert text.count("Confusion matrix on the") == 1  # one matrix, with its scores beside it
 
 
 def test_markdown_report_links_figures_that_exist_and_lists_every_configuration(quickstart_store):
@@ -133,7 +134,8 @@ def test_without_a_test_split_the_report_uses_validation_and_shows_no_test_colum
     text = path.read_text()
     assert outline(path).sections == list(SECTIONS)
     assert "test acc %" not in text and "test loss" not in text
-    assert "Confusion matrix on the validation split" in text and "Per-class accuracy on the validation split" in text
+    assert "Confusion matrix on the validation split" in text
+    assert "accuracy) and F1 on the validation split" in text  # the per-class table's caption
     # The examples come from validation too, or are left out with their reason (never test images).
     assert "classified test images" not in text
     assert ("classified validation images" in text

@@ -57,6 +57,22 @@ def store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", help="which study, when the folder holds several")
 
 
+def table_format_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--format table|csv|md|latex|json`` and ``--json`` (the same as ``--format json``), one or the other."""
+    from cnnlab.cli.tables import TABLE_FORMATS
+
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--format", choices=TABLE_FORMATS, default="table",
+                       help="table (default, for the terminal), csv (every field, for a spreadsheet), md (Markdown), "
+                       "latex (a tabular, for a paper) or json")
+    which.add_argument("--json", action="store_true", help="machine-readable output (the same as --format json)")
+
+
+def table_format(args: argparse.Namespace) -> str:
+    """The format a reading command prints in (``--json`` is ``--format json``)."""
+    return "json" if args.json else args.format
+
+
 def print_json(data: Any) -> None:
     """What every ``--json`` option prints: indented JSON, anything unusual as its string."""
     print(json.dumps(data, indent=2, default=str))

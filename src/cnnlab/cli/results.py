@@ -1,11 +1,14 @@
-"""``cnnlab ls DIR`` and ``cnnlab compare DIR``: a study's results, read from its store."""
+"""``cnnlab ls DIR`` and ``cnnlab compare DIR``: a study's results, read from its store, printed as a
+terminal table, CSV, Markdown, LaTeX or JSON (``cli/tables.py``)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from cnnlab.cli.arguments import print_json, store_arguments
+import sys
+
+from cnnlab.cli.arguments import print_json, store_arguments, table_format, table_format_arguments
 from cnnlab.errors import SpecError, StoreError
 from cnnlab.records import RunRecord
 
@@ -19,7 +22,7 @@ def add_ls(commands: Any) -> argparse.ArgumentParser:
     ls.add_argument("--runs", action="store_true", help="one row per run instead of per configuration")
     ls.add_argument("--all", action="store_true",
                     help="also list the runs of earlier versions of the study, which the table does not count")
-    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    table_format_arguments(ls)
     ls.set_defaults(handler=command_ls)
     return ls
 
@@ -34,14 +37,15 @@ def add_compare(commands: Any) -> argparse.ArgumentParser:
         "A difference whose Holm-adjusted p is 0.05 or more (its Holm-adjusted interval includes zero) is "
         "'no clear difference'.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  cnnlab compare runs/study-a\n  cnnlab compare runs/study-a A3/none A3/batchnorm --metric val_loss",
+        epilog="examples:\n  cnnlab compare runs/study-a\n  cnnlab compare runs/study-a A3/none A3/batchnorm --metric val_loss"
+        "\n  cnnlab compare runs/study-a --format latex > comparisons.tex",
     )
     store_arguments(compare)
     compare.add_argument("configurations", nargs="*", metavar="A B",
                          help="pairs of configuration labels as 'cnnlab ls' shows them (compare B against A)")
     compare.add_argument("--metric", default=None, choices=["val_accuracy", "val_loss", "train_accuracy", "train_loss", "gap"],
                          help="what to compare (default: the spec's evaluate.select)")
-    compare.add_argument("--json", action="store_true", help="machine-readable output")
+    table_format_arguments(compare)
     compare.set_defaults(handler=command_compare)
     return compare
 
@@ -56,17 +60,22 @@ def command_ls(args: argparse.Namespace) -> int:
         study = store.study(args.study)
         runs = store.runs(study.name, damaged=damaged)
         earlier = store.runs(study.name, earlier=True, damaged=damaged)
+    fmt = table_format(args)
     if args.runs:
-        _print_runs(runs + (earlier if args.all else []), args.json, counted={run.id for run in runs})
-    elif args.json:
+        _print_runs(runs + (earlier if args.all else []), fmt, counted={run.id for run in runs})
+    elif fmt == "json":
         print_json([row.to_dict() for row in result_rows(runs)])
+    elif fmt != "table":
+        _print_results(result_rows(runs), fmt, study.name)
     else:
         print(format_results(result_rows(runs), title=f"Study '{study.name}' in {args.folder}: {len(runs)} runs"))
         if earlier and args.all:
             print(f"\nRuns of earlier versions of the study, not counted above ({len(earlier)}):")
-            _print_runs(earlier, False, counted=set())
-    if earlier and not args.all and not args.json:
-        print("\n" + earlier_runs_note(len(earlier), args.folder))
+            _print_runs(earlier, "table", counted=set())
+    if earlier and not args.all and fmt != "json":
+        # Beside a table meant to be pasted or parsed, on stderr: the table stays clean.
+        print(("\n" if fmt == "table" else "") + earlier_runs_note(len(earlier), args.folder),
+              file=sys.stdout if fmt == "table" else sys.stderr)
     if damaged:
         # What could be read is shown above; the status is still an error, so that a script
         # reading the table (or --json) learns that it lacks these runs.
@@ -75,11 +84,33 @@ def command_ls(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_runs(runs: list[RunRecord], as_json: bool, counted: set[str]) -> int:
+def _print_results(rows: list[Any], fmt: str, study: str) -> None:
+    """The results table as CSV (every field of --json), Markdown or LaTeX (the terminal's cells)."""
+    from cnnlab.analysis.tables import RESULT_COLUMNS, result_cells
+    from cnnlab.cli.tables import render
+
+    note = (f"Study {study}: one row per configuration, sorted by validation accuracy; accuracies in %, "
+            "± the half-width of a 95% interval over repeats where there are several")
+    # Each interval as two columns (ci.val_accuracy.low, .high), not one cell holding a pair.
+    records = [{**row.to_dict(), "ci": {name: {"low": low, "high": high} for name, (low, high) in row.ci.items()}}
+               for row in rows]
+    print(render(fmt, records, RESULT_COLUMNS, [result_cells(row) for row in rows], note, "tab:results"), end="")
+
+
+def _print_runs(runs: list[RunRecord], fmt: str, counted: set[str]) -> int:
+    from cnnlab.cli.tables import render
     from cnnlab.spec.plan import configuration_label
 
-    if as_json:
-        print_json([{**{k: v for k, v in run.items() if k != "config"}, "counted": run.id in counted} for run in runs])
+    records = [{**{k: v for k, v in run.items() if k != "config"}, "counted": run.id in counted} for run in runs]
+    if fmt == "json":
+        print_json(records)
+        return 0
+    if fmt != "table":
+        cells = [[run.id, run.status, configuration_label(run.architecture, run.variant, run.sweep or {}, run.phase),
+                  str(run.repeat), "" if run.fold is None else str(run.fold), str(run.epochs_done),
+                  "" if run.val_accuracy is None else f"{100 * run.val_accuracy:.2f}"] for run in runs]
+        print(render(fmt, records, ["run", "status", "configuration", "repeat", "fold", "epochs", "val acc %"], cells,
+                     "One row per run", "tab:runs"), end="")
         return 0
     for run in runs:
         label = configuration_label(run.architecture, run.variant, run.sweep or {}, run.phase)
@@ -110,8 +141,17 @@ def command_compare(args: argparse.Namespace) -> int:
         comparisons = [c for c in comparisons if (c.baseline, c.variant) in set(pairs)]
     else:
         comparisons = compare(results, metric, study.setting("evaluate", "baseline"))
-    if args.json:
+    fmt = table_format(args)
+    if fmt == "json":
         print_json([comparison_dict(c) for c in comparisons])
+        return 0
+    if fmt != "table":
+        from cnnlab.analysis.comparisons import COMPARISON_COLUMNS, comparison_cells, comparison_note
+        from cnnlab.cli.tables import render
+
+        print(render(fmt, [comparison_dict(c) for c in comparisons], COMPARISON_COLUMNS,
+                     [comparison_cells(c) for c in comparisons], comparison_note(comparisons, metric),
+                     "tab:comparisons"), end="")
         return 0
     print(format_comparisons(comparisons, metric))
     if comparisons:

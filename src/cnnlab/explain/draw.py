@@ -3,6 +3,10 @@
 Each function turns what the computing modules return (tensors, arrays, ``TopActivations``,
 ``Crop``) into a ``Figure`` (PNG bytes, title, caption and tile boxes) on the figure kit's tile
 canvas (``cnnlab.figures``); nothing here runs a model. Histograms and bar charts are in ``charts.py``.
+
+Every panel whose colours stand for values has a colour bar (``Scale``) under it: in the values
+themselves where the tiles share one scale (raw filters, a layer's feature maps, a class's
+saliency), in words where each tile is scaled on its own ("the tile's max").
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from cnnlab.explain.activations import TopActivations
 from cnnlab.explain.images import InputImage
 from cnnlab.explain.receptive import Crop, ReceptiveField
 from cnnlab.figures import (
-    NEUTRAL, Cell, ExampleRow, Figure, Panel, colormap_rgb, compose, draw_examples, image_rgb, signed_rgb,
+    NEUTRAL, Cell, ExampleRow, Figure, Panel, Scale, colormap_rgb, compose, draw_examples, excluding, first, image_rgb,
+    signed_rgb,
 )
 
 
@@ -45,6 +50,13 @@ def _kernel_views(kernels: np.ndarray, channel: Optional[int]) -> tuple[np.ndarr
     if in_channels == 1:
         return kernels, "one input channel"
     return kernels.mean(axis=1, keepdims=True), f"the mean over the {in_channels} input channels per tile"
+
+
+NORMALIZED_SCALE = Scale("gray", 0.0, 1.0, "each filter's own range", ("its min", "its max"))
+
+
+def _weight_scale(peak: float, channels: int) -> Scale:
+    return Scale("gray", -peak, peak, "weight value" + (" (each colour channel)" if channels == 3 else ""))
 
 
 def _filter_cells(views: np.ndarray, indices: Sequence[int], peak: float, normalized: bool, prefix: str = ""
@@ -76,8 +88,10 @@ def draw_filters(kernels, layer: str, channel: Optional[int] = None, indices: Op
     peak = float(np.abs(views).max()) if views.size else 0.0
     cols = grid_columns(len(chosen))
     size = f"{weights.shape[2]}x{weights.shape[3]}"
-    raw = Panel(_filter_cells(views, chosen, peak, False), cols, tile=48, title=f"raw: one scale, grey 0, ends ±{peak:.2g}")
-    normalized = Panel(_filter_cells(views, chosen, peak, True), cols, tile=48, title="min-max per filter")
+    raw = Panel(_filter_cells(views, chosen, peak, False), cols, tile=48, title="raw: one scale, grey = 0",
+                scale=_weight_scale(peak, views.shape[1]))
+    normalized = Panel(_filter_cells(views, chosen, peak, True), cols, tile=48, title="min-max per filter",
+                       scale=NORMALIZED_SCALE)
     count = f"{len(chosen)} of {len(weights)}" if len(chosen) != len(weights) else f"{len(weights)}"
     title = f"{layer} filters: {count} kernels {size}"
     subtitle = (f"Kernels of {layer} ({weights.shape[0]} filters x {weights.shape[1]} input channels x {size}); "
@@ -103,8 +117,9 @@ def draw_filter_comparison(kernels_by_layer: dict[str, object], last: int = 8, c
         normalized_cells += normalized + padding
         rows.append(layer)
         notes.append(f"{layer}: {what}, {weights.shape[2]}x{weights.shape[3]}")
-    panels = [Panel(raw_cells, last, tile=48, title="raw: one scale per layer, grey 0", row_labels=rows),
-              Panel(normalized_cells, last, tile=48, title="min-max per filter", row_labels=rows)]
+    panels = [Panel(raw_cells, last, tile=48, title="raw: one scale per layer, grey = 0", row_labels=rows,
+                    scale=Scale("gray", -1.0, 1.0, "weight / the layer's max |weight|", ("-max", "0", "+max"))),
+              Panel(normalized_cells, last, tile=48, title="min-max per filter", row_labels=rows, scale=NORMALIZED_SCALE)]
     title = f"The last {last} filters of {' vs '.join(kernels_by_layer)}"
     subtitle = "; ".join(notes) + ". The number above a tile is the filter index."
     return compose(name, title, subtitle, panels, subtitle=subtitle)
@@ -136,8 +151,10 @@ def draw_input(item: InputImage, x, normalize: str, prediction: Sequence[tuple[s
         shown = (model_input - low) / (high - low) if high > low else np.zeros_like(model_input)
         shown = shown.transpose(1, 2, 0)
     rule = {"unit": "x / 255", "none": "raw 0-255", "standardize": "(x - mean) / std of the train split"}[normalize]
+    scale = Scale("gray", low, high, "model input value") if channels == 1 else Scale(
+        "gray", low, high, "model input value (each colour channel)")
     panels.append(Panel([Cell(shown, f"values {low:.3g} to {high:.3g}", "normalized")], 1, tile=192,
-                        title=f"normalized: {rule}"))
+                        title=f"normalized: {rule}", scale=scale))
     where = f"file {item.source}" if item.original is not None else f"dataset image {item.source}"
     if item.label is not None and class_names:
         where += f", true class {class_names[item.label]}"
@@ -151,8 +168,9 @@ def draw_feature_maps(activation, layer: str, source: str, name: Optional[str] =
                       ) -> Figure:
     """One layer's feature maps for one input, a labelled grid (channel index above each map).
 
-    Each map is scaled on its own (viridis, its min to its max); a map with a single value is
-    drawn in the low colour and labelled with that value ("=0" for a dead map).
+    Every map on the layer's one scale (viridis, the layer's min to its max, the colour bar under
+    the grid), so that a strongly and a weakly active channel look different; a map with a
+    single value is labelled with it ("=0" for a dead map).
     """
     maps = _numpy(activation)
     if maps.ndim == 4:
@@ -160,6 +178,7 @@ def draw_feature_maps(activation, layer: str, source: str, name: Optional[str] =
     if maps.ndim != 3:
         raise ValueError("draw_feature_maps takes a C x H x W activation; use charts.draw_units for flat layers")
     shown = min(len(maps), max_maps)
+    layer_low, layer_high = (float(maps[:shown].min()), float(maps[:shown].max())) if shown else (0.0, 0.0)
     cells, flat = [], 0
     for channel in range(shown):
         values = maps[channel]
@@ -168,29 +187,32 @@ def draw_feature_maps(activation, layer: str, source: str, name: Optional[str] =
         if high <= low:
             flat += 1
             label = f"{channel} ={low:.2g}"
-        cells.append(Cell(colormap_rgb(values, low, high), label, f"channel {channel}"))
+        cells.append(Cell(colormap_rgb(values, layer_low, layer_high), label, f"channel {channel}"))
     shape = tuple(maps.shape)
     title = f"{layer} {shape} for {source}"
     more = f" The first {shown} of {len(maps)} maps are shown." if shown < len(maps) else ""
-    subtitle = (f"Output of {layer}, shape (channels, height, width) = {shape}, for input {source}. Each map is "
-                f"scaled to its own min and max (viridis); the number above it is the channel index."
+    subtitle = (f"Output of {layer}, shape (channels, height, width) = {shape}, for input {source}. Every map on "
+                f"one scale, the layer's min to its max (viridis, the colour bar); the number above a map is its "
+                f"channel index."
                 + (f" {flat} map(s) hold one value everywhere ('=v')." if flat else "") + more)
     tile = 64 if shown <= 64 else 40
-    return compose(name or f"maps_{layer}", title, subtitle, [Panel(cells, grid_columns(shown), tile=tile)],
+    scale = Scale("viridis", layer_low, layer_high, f"activation value of {layer}")
+    return compose(name or f"maps_{layer}", title, subtitle, [Panel(cells, grid_columns(shown), tile=tile, scale=scale)],
                    subtitle=subtitle)
 
 
 # ---------------------------------------------------------------- top patches and unit attributions
 
 
-def _patch_rows(top: TopActivations, tiles: list[list[np.ndarray]], split: str, kind: str) -> Panel:
+def _patch_rows(top: TopActivations, tiles: list[list[np.ndarray]], split: str, kind: str,
+                scale: Optional[Scale] = None) -> Panel:
     cells = []
     for row, channel in enumerate(top.channels):
         for rank, ((value, image, r, c), tile) in enumerate(zip(top.rank(row), tiles[row])):
             label = f"{value:.3g}\n{split}:{image} ({r},{c})"
             cells.append(Cell(tile, label, f"{kind} channel {channel} rank {rank}"))
     k = top.values.shape[1]
-    return Panel(cells, k, tile=64, row_labels=[f"ch {c}" for c in top.channels])
+    return Panel(cells, k, tile=64, row_labels=[f"ch {c}" for c in top.channels], scale=scale)
 
 
 def draw_patches(top: TopActivations, crops: list[list[Crop]], field: ReceptiveField, split: str,
@@ -221,7 +243,9 @@ def draw_unit_attributions(top: TopActivations, crops: list[list[Crop]], field: 
     tiles = []
     for row in crops:
         tiles.append([_attribution_rgb(crop.padded(0.0), method) for crop in row])
-    panel = _patch_rows(top, tiles, split, method)
+    relative = (Scale("gray", -1.0, 1.0, "gradient / the tile's max |gradient|", ("-max", "0", "+max"))
+                if method == "guided" else Scale("gray", 0.0, 1.0, "|gradient| / the tile's max", ("0", "max")))
+    panel = _patch_rows(top, tiles, split, method, relative)
     layer = top.layer
     words = {"guided": "Guided backpropagation", "saliency": "Saliency (|gradient|)"}[method]
     scale = ("grey = 0, lighter/darker = positive/negative (colour channels for RGB)" if method == "guided"
@@ -233,11 +257,12 @@ def draw_unit_attributions(top: TopActivations, crops: list[list[Crop]], field: 
     return compose(name or f"{method}_{layer}", title, subtitle, [panel], subtitle=subtitle)
 
 
-def _attribution_rgb(values: np.ndarray, method: str) -> np.ndarray:
+def _attribution_rgb(values: np.ndarray, method: str, peak: Optional[float] = None) -> np.ndarray:
+    """An attribution map's colours, scaled to ``peak`` (default: the map's own largest |value|)."""
     if method == "guided":
-        return signed_rgb(values)
+        return signed_rgb(values, peak)
     magnitude = np.abs(values).max(axis=0)
-    return colormap_rgb(magnitude, 0.0, float(magnitude.max()), "gray")
+    return colormap_rgb(magnitude, 0.0, float(magnitude.max()) if peak is None else peak, "gray")
 
 
 def draw_class_attributions(image: np.ndarray, source: str, classes: Sequence[tuple[str, float]],
@@ -245,35 +270,48 @@ def draw_class_attributions(image: np.ndarray, source: str, classes: Sequence[tu
                             true_label: Optional[str] = None) -> Figure:
     """The input and, per class, its saliency map or guided backpropagation."""
     cells = [Cell(image_rgb(image), "input" + (f"\ntrue class {true_label}" if true_label is not None else ""), "input")]
-    for (label, probability), values in zip(classes, maps):
-        cells.append(Cell(_attribution_rgb(_numpy(values), method), f"class {label}\np={probability:.2f}",
+    arrays = [_numpy(values) for values in maps]
+    # One scale for every class, so that a stronger attribution looks stronger.
+    peak = max((float(np.abs(values).max()) for values in arrays), default=0.0)
+    for (label, probability), values in zip(classes, arrays):
+        cells.append(Cell(_attribution_rgb(values, method, peak), f"class {label}\np={probability:.2f}",
                           f"class {label}"))
     words = {"guided": "Guided backpropagation", "saliency": "Saliency"}[method]
     how = ("d logit / d input with ReLU gradients kept only where positive (Springenberg et al.); grey = 0"
            if method == "guided" else "|d logit / d input|, max over colour channels (Simonyan et al.); black = 0")
-    subtitle = (f"{words} of each class logit for input {source}: {how}. Each tile is scaled on its own; "
+    subtitle = (f"{words} of each class logit for input {source}: {how}. Every class on one scale (the colour bar); "
                 f"p is the predicted probability of the class.")
-    return compose(name or method, f"{words} for {source}", subtitle, [Panel(cells, len(cells), tile=128)],
+    scale = (Scale("gray", -peak, peak, "d logit / d input pixel") if method == "guided"
+             else Scale("gray", 0.0, peak, "|d logit / d input pixel|"))
+    return compose(name or method, f"{words} for {source}", subtitle, [Panel(cells, len(cells), tile=128, scale=scale)],
                    subtitle=subtitle)
 
 
 # ---------------------------------------------------------------- classified examples
 
-EXAMPLE_KINDS = {"correct": "correct", "wrong": "wrong", "confident_wrong": "most confident mistakes"}
+EXAMPLE_KINDS = {"correct": "correct", "wrong": "first mistakes (split order)",
+                 "confident_wrong": "most confident mistakes, not shown above"}
 
 
 def examples_figure(examples: dict[str, np.ndarray], class_names: Sequence[str], counts: dict[str, int],
                     name: str = "examples") -> Figure:
     """A run's stored examples (correct, wrong, most confidently wrong) in the kit's examples grid,
-    ``counts[kind]`` of each, labelled with split:index, true class, prediction and confidence."""
+    ``counts[kind]`` of each, labelled with split:index, true class, prediction and confidence.
+
+    The most confident mistakes leave out those the first mistakes show; with no other mistake
+    stored, there is one row of mistakes.
+    """
     split = str(examples.get("split", "test"))
-    rows = []
+    rows: list[ExampleRow] = []
     for kind, words in EXAMPLE_KINDS.items():
         count = counts.get(kind, 0)
         if not count or f"{kind}_images" not in examples:
             continue
-        rows.append(ExampleRow(words, kind, *(examples[f"{kind}_{part}"][:count] for part in
-                                              ("images", "labels", "predicted", "confidence", "index"))))
+        row = ExampleRow(words, kind, *(examples[f"{kind}_{part}"] for part in
+                                        ("images", "labels", "predicted", "confidence", "index")))
+        row = first(excluding(row, rows), count)
+        if len(row.images):
+            rows.append(row)
     shown = {row.title: len(row.images) for row in rows}
     subtitle = (f"Images of the {split} split, classified by the run's final weights: "
                 + ", ".join(f"{n} {words}" for words, n in shown.items())

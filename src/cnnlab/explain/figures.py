@@ -1,7 +1,7 @@
 """Every explain figure of one finished run, from the study's ``explain:`` section and overrides.
 
 ``explain_figures`` returns them in memory (the report embeds them), ``explain_run`` writes
-them as PNG files (the CLI). What is drawn, and from which layers and input:
+them as PNG (or SVG, PDF) files (the CLI). What is drawn, and from which layers and input:
 
 - ``filters``: the layers of ``layers`` that are conv layers, else the spec's ``filters``, else the
   first conv layer; with two or more layers also "the last 8 filters of X vs Y".
@@ -15,6 +15,8 @@ them as PNG files (the CLI). What is drawn, and from which layers and input:
   chosen channel on its top images (matching the patches figure).
 - ``patches``: per neuron layer, the top-k patches of the chosen channels.
 - ``examples``: the run's stored correct / wrong / most confidently wrong images.
+- ``confusion``: the run's confusion matrix (test split, else validation) from its stored
+  predictions, each class's precision, recall and F1 beside it, top-5 past 10 classes.
 
 Neuron layers are the spatial layers in ``layers``, else the spec's ``guided_backprop.layer``
 (saliency, guided) or ``top_patches.layer`` (patches), else the last conv layer (``layers=["all"]``
@@ -35,17 +37,19 @@ import torch
 from cnnlab.errors import CnnlabError, DataError, ModelError, SpecError
 from cnnlab.explain import attribution, charts, draw
 from cnnlab.explain.activations import TopActivations, feature_maps, top_activations
+from cnnlab.explain.confusion import confusion_figure, run_confusion
 from cnnlab.explain.images import InputImage, looks_like_index
 from cnnlab.explain.receptive import crop, receptive_field
 from cnnlab.explain.runs import ExplainedRun, load_run
 from cnnlab.explain.weights import filters, weight_histograms
-from cnnlab.figures import Figure
+from cnnlab.figures import Figure, colour_for
+from cnnlab.figures.vector import keeping
 from cnnlab.fsutil import write_bytes_atomic
 from cnnlab.registry import did_you_mean
 from cnnlab.spec.study import Neurons
 from cnnlab.store import Store
 
-WHAT = ("filters", "maps", "hist", "saliency", "guided", "patches", "examples")
+WHAT = ("filters", "maps", "hist", "saliency", "guided", "patches", "examples", "confusion")
 DEFAULT_WHAT = ("filters", "maps", "hist", "examples")
 COMPARE_LAST = 8  # "the last N filters of layer X vs layer Y"
 SCAN_BATCH = 256
@@ -69,7 +73,8 @@ def spec_what(run: ExplainedRun) -> list[str]:
     asked = [name for name, on in (
         ("filters", spec.filters is not None), ("maps", spec.feature_maps is not None), ("hist", spec.histograms),
         ("saliency", spec.saliency is not None), ("guided", spec.guided_backprop is not None),
-        ("patches", spec.top_patches is not None), ("examples", spec.examples is not None)) if on]
+        ("patches", spec.top_patches is not None), ("examples", spec.examples is not None),
+        ("confusion", spec.confusion is not None)) if on]
     return asked or list(DEFAULT_WHAT)
 
 
@@ -123,7 +128,7 @@ def iter_figures(run: ExplainedRun, *, what: Optional[str | Sequence[str]] = Non
             run.built.info(name)  # did-you-mean before any work
     context = _Context(run, names, Path(image) if image is not None else None, index)
     makers = {"filters": _filters, "maps": _maps, "hist": _histograms, "saliency": _saliency,
-              "guided": _guided, "patches": _patches, "examples": _examples}
+              "guided": _guided, "patches": _patches, "examples": _examples, "confusion": _confusion}
     for item in chosen:
         try:
             yield from makers[item](context, store)
@@ -169,20 +174,22 @@ def explain_run(store: Store | str | Path, run_id: str, *, what: Optional[str | 
                 index: Optional[str] = None, out_folder: Optional[str | Path] = None,
                 data_dir: Optional[str | Path] = None, on_written: Optional[Callable[[Path], None]] = None,
                 on_error: Optional[Callable[[str, CnnlabError], None]] = None,
-                device: Optional[str] = None) -> list[Path]:
-    """Write the run's explain figures as PNG files (atomically) and return their paths.
+                device: Optional[str] = None, figures: str = "png") -> list[Path]:
+    """Write the run's explain figures as files (atomically) and return their paths.
 
     ``out_folder`` defaults to ``<store>/explain/<run id>/``; ``on_written`` is called with each
     path as soon as it is written. ``store`` is an open ``Store`` or an output folder.
+    ``figures`` is png, svg or pdf: the file format (``figures.vector``).
     """
-    with _opened(store) as opened:
+    with _opened(store) as opened, keeping(figures) as vectors:
         run = load_run(opened, run_id, data_dir, device)
         folder = Path(out_folder) if out_folder is not None else default_folder(opened, run.run_id)
         paths = []
         for figure in iter_figures(run, what=what, layers=layers, image=image, index=index, store=opened,
                                    on_error=on_error):
-            path = folder / f"{figure.name}.png"
-            write_bytes_atomic(path, figure.png_bytes)
+            extension, data = vectors.file(figure.png_bytes)
+            path = folder / f"{figure.name}.{extension}"
+            write_bytes_atomic(path, data)
             paths.append(path)
             if on_written is not None:
                 on_written(path)
@@ -241,11 +248,12 @@ def _maps(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
 
 
 def _histograms(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
-    run = context.run
-    yield charts.draw_histograms(weight_histograms(run.model), run.label)
+    run, config = context.run, context.run.config
+    # The spec's order sets each variant's colour, as in the report's curves.
+    order = list((store.study(config.study).setting("variants", default={}) if store else None) or [config.variant])
+    yield charts.draw_histograms(weight_histograms(run.model), run.label, colour=colour_for(config.variant, order))
     if store is None:
         return
-    config = run.config
     siblings: dict[str, list] = {}
     for record in store.runs(config.study, status="done"):
         same = (record.architecture == config.architecture and (record.sweep or {}) == config.sweep
@@ -255,7 +263,7 @@ def _histograms(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
             siblings[record.variant] = weight_histograms(weights)
     if len(siblings) > 1:
         label = " ".join([config.architecture, *(f"{k}={v}" for k, v in config.sweep.items())])
-        yield charts.draw_histogram_overlay(siblings, label)
+        yield charts.draw_histogram_overlay(siblings, label, order=order)
 
 
 def _classes(context: _Context, x: torch.Tensor) -> list[int]:
@@ -368,3 +376,11 @@ def _examples(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
     spec = run.explain.examples
     correct, wrong = (spec.correct, spec.wrong) if spec is not None else (5, 5)
     yield draw.examples_figure(examples, run.class_names, {"correct": correct, "wrong": wrong, "confident_wrong": wrong})
+
+
+def _confusion(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
+    run = context.run
+    if store is None:
+        raise DataError("the confusion matrix is read from the run store; none was given")
+    found = store.load_predictions(run.run_id)  # a damaged or changed file: a StoreError naming it
+    yield confusion_figure(run_confusion(found, run.class_names, f"{run.label}, run {run.run_id}"))

@@ -3,12 +3,17 @@
 Each row is one kind of example (correct, wrong, most confident mistakes) under its title; each
 tile is labelled with the true class, the predicted class and its confidence, green when right
 and red when wrong. Drawn on the tile canvas, so every image pixel is a whole square of screen
-pixels and the figure knows each tile's box (``Figure.tiles``, keyed ``"<kind> <i>"``).
+pixels and the figure knows each tile's box (``Figure.tiles``, keyed ``"<kind> <i>"``) and which
+images each row shows (``Figure.drawn.images``: split indices, or row positions without them).
+
+A run stores its first mistakes and its most confident ones apart, and with few mistakes they
+are the same images: ``excluding`` drops from one row what another already shows, so that no
+image is shown twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -34,6 +39,25 @@ class ExampleRow:
     indices: Optional[np.ndarray] = None
 
 
+def first(row: ExampleRow, count: int) -> ExampleRow:
+    """The row's first ``count`` images."""
+    return replace(row, images=row.images[:count], labels=row.labels[:count], predicted=row.predicted[:count],
+                   confidence=row.confidence[:count], indices=None if row.indices is None else row.indices[:count])
+
+
+def excluding(row: ExampleRow, shown: Sequence[ExampleRow]) -> ExampleRow:
+    """The row without the images the ``shown`` rows hold (by split index, else by pixels)."""
+    def key(source: ExampleRow, i: int):
+        if source.indices is not None and row.indices is not None:
+            return int(source.indices[i])
+        return source.images[i].tobytes()
+
+    seen = {key(other, i) for other in shown for i in range(len(other.images))}
+    keep = np.array([key(row, i) not in seen for i in range(len(row.images))], dtype=bool)
+    return replace(row, images=row.images[keep], labels=row.labels[keep], predicted=row.predicted[keep],
+                   confidence=row.confidence[keep], indices=None if row.indices is None else row.indices[keep])
+
+
 def draw_examples(rows: Sequence[ExampleRow], class_names: Sequence[str], *, per_row: Optional[int] = None,
                   split: str = "", tile: int = 72, name: str = "examples", title: str = "", subtitle: str = "",
                   caption: Optional[str] = None) -> Figure:
@@ -48,7 +72,13 @@ def draw_examples(rows: Sequence[ExampleRow], class_names: Sequence[str], *, per
     # Each row is a panel of its own; the widest labels set one column gap, so the columns align.
     gap = max([COLUMN_GAP] + [panel.col_gap for panel in panels])
     panels = [Panel(panel.cells, panel.cols, tile=tile, title=panel.title, min_col_gap=gap) for panel in panels]
-    return compose(name, title, subtitle if caption is None else caption, panels, subtitle=subtitle, stacked=True)
+    figure = compose(name, title, subtitle if caption is None else caption, panels, subtitle=subtitle, stacked=True)
+    if figure.drawn is not None:
+        for row in rows:
+            shown = min(cols, len(row.images))
+            where = row.indices[:shown] if row.indices is not None else range(shown)
+            figure.drawn.images[row.kind] = [int(i) for i in where]
+    return figure
 
 
 def _cell(row: ExampleRow, i: int, class_names: Sequence[str], split: str) -> Cell:

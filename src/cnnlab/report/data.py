@@ -14,12 +14,14 @@ from typing import Any, Optional
 
 import numpy as np
 
+from cnnlab.analysis.classes import shows_top_k, top_k_accuracy
 from cnnlab.analysis.selection import best_run_id
 from cnnlab.analysis.statistics import mean_interval
 from cnnlab.analysis.study import analyze
 from cnnlab.analysis.tables import ResultRow, result_rows
 from cnnlab.errors import StoreError
 from cnnlab.records import RunRecord, StudyRecord
+from cnnlab.report.pairs import confusion_pair
 from cnnlab.store.artifacts import Examples
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}
@@ -74,6 +76,7 @@ class Evaluation:
     examples_reason: Optional[str] = None
     measured_test: bool = True  # False when the run did not measure the test split: never show it
     retrained: bool = False  # the run is the final retrain of the configuration (on train+val)
+    top_k: Optional[float] = None  # top-5 accuracy on ``split``, where there are more than 10 classes
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -98,6 +101,10 @@ class ReportData:
     analysis: Any = None  # cnnlab.analysis.study.StudyAnalysis: comparisons, selection, findings
     data_dir: Optional[Path] = None  # where the dataset is, for explain figures that feed images
     earlier_runs: int = 0  # runs of earlier versions of the study: kept in the store, counted nowhere
+    # The best configuration's confusion beside its baseline's (explain.confusion: [best, baseline]):
+    # cnnlab.explain.confusion.RunConfusion (best, baseline), or None and why not.
+    confusion_pair: Optional[tuple[Any, Any]] = None
+    confusion_pair_reason: Optional[str] = None
 
     @property
     def name(self) -> str:
@@ -129,12 +136,15 @@ def gather(store: Any, study: Optional[str] = None) -> ReportData:
     analysis = analyze(store, record.name)
     metric = analysis.selection.metric if analysis.selection else "val_accuracy"
     evaluation, reason = _evaluation(store, rows, by_id, metric, analysis)
-    return ReportData(
+    data = ReportData(
         folder=Path(store.folder), study=record, runs=runs, rows=rows, curves=curves,
         models=_model_cards(rows, by_id), evaluation=evaluation, evaluation_reason=reason,
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions(),
         analysis=analysis, earlier_runs=len(store.runs(record.name, earlier=True)),
     )
+    if "baseline" in (record.setting("explain", "confusion", default=None) or []):
+        data.confusion_pair, data.confusion_pair_reason = confusion_pair(store, data)
+    return data
 
 
 def _versions() -> dict[str, str]:
@@ -245,6 +255,8 @@ def _load_confusion(store: Any, evaluation: Evaluation) -> None:
     confusion = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(confusion, (labels, probabilities.argmax(1)), 1)
     evaluation.split, evaluation.confusion = split, confusion
+    if shows_top_k(classes):
+        evaluation.top_k = top_k_accuracy(labels, probabilities)
 
 
 def _load_examples(store: Any, evaluation: Evaluation) -> None:

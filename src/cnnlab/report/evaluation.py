@@ -1,16 +1,13 @@
-"""The report's section on the best configuration: confusion matrix, per-class accuracy, examples."""
+"""The report's section on the best configuration: confusion matrix, per-class scores, examples."""
 
 from __future__ import annotations
-
-import numpy as np
 
 from cnnlab.analysis.selection import BEST_RUN_RULE, lr_path_words
 from cnnlab.metrics import format_value, words
 from cnnlab.report import figures
 from cnnlab.report.data import SPLIT_WORDS, ReportData
-from cnnlab.report.document import (
-    Block, Figure, Note, Paragraph, Section, Subheading, Table, count, percent, section, text,
-)
+from cnnlab.report.document import Block, Figure, Note, Paragraph, Section, Subheading, section
+from cnnlab.report.per_class import per_class_blocks
 
 
 @section(order=50)
@@ -27,7 +24,7 @@ def best_configuration(data: ReportData) -> Section:
     blocks: list[Block] = [Paragraph(
         f"{evaluation.configuration} has the best {metric_words} ({value}"
         + (f", mean of {evaluation.runs} runs" if evaluation.runs > 1 else "")
-        + f"). The confusion matrix, per-class accuracy and examples below come from its {run_words}."),
+        + f"). The confusion matrix, per-class scores and examples below come from its {run_words}."),
         Note(BEST_RUN_RULE)]
     if evaluation.retrained:
         blocks.append(Note(_retrain_words(data, evaluation.run_id)))
@@ -35,14 +32,12 @@ def best_configuration(data: ReportData) -> Section:
         split = SPLIT_WORDS[evaluation.split]
         blocks.append(Note(f"Chosen on validation; these are measured on the {split} split"
                            + (", which is never used to choose." if evaluation.split == "test" else ".")))
-        blocks.append(Figure("confusion-matrix", figures.draw_confusion(evaluation.confusion, evaluation.class_names, split),
-                             f"Confusion matrix of {evaluation.configuration} on the {split} split, counts and row-normalized",
-                             f"Confusion matrix on the {split} split ({int(evaluation.confusion.sum()):,} images): rows are "
-                             "the true class, columns the predicted one."))
-        blocks += _per_class(evaluation.confusion, evaluation.class_names, split)
     else:
         blocks.append(Note(f"No confusion matrix: {evaluation.confusion_reason}."))
-    examples = figures.draw_evaluation_examples(evaluation)
+    # The confusion matrix with precision, recall and F1 beside it, the per-class table, top-5,
+    # and the baseline's matrix beside the best's when the spec asks.
+    blocks += per_class_blocks(data)
+    examples = figures.draw_evaluation_examples(evaluation, figures.example_counts(data.spec))
     if examples is not None:
         split = SPLIT_WORDS.get(evaluation.examples_split or "", "evaluation")
         blocks.append(Subheading("Examples", "examples"))
@@ -65,28 +60,3 @@ def _retrain_words(data: ReportData, run_id: str) -> str:
     budget = f" for {epochs} epochs (the selected runs' mean best epoch)" if epochs else ""
     return (f"The final retrain trained on train+val{budget}, without early stopping (no validation data "
             f"is left to watch), with {lr_path_words(train)}.")
-
-
-def _per_class(confusion: np.ndarray, class_names: list[str], split: str) -> list[Block]:
-    totals = confusion.sum(axis=1)
-    rows = []
-    for index, name in enumerate(class_names):
-        correct, total = int(confusion[index, index]), int(totals[index])
-        mistakes = confusion[index].copy()
-        mistakes[index] = 0
-        other = int(mistakes.argmax())
-        confused = f"{class_names[other]} ({int(mistakes[other])})" if mistakes[other] else ""
-        rows.append([text(str(name)), count(total), count(correct),
-                     percent(correct / total if total else None, 1), text(confused)])
-    pairs = [(int(confusion[t, p]), class_names[t], class_names[p]) for t in range(len(class_names))
-             for p in range(len(class_names)) if t != p and confusion[t, p]]
-    pairs.sort(key=lambda item: -item[0])
-    blocks: list[Block] = [
-        Subheading("Per-class accuracy", "per-class"),
-        Table(["class", "images", "correct", "accuracy %", "most often predicted instead"], rows, anchor="per-class-table",
-              sortable=True, caption=f"Per-class accuracy on the {split} split"),
-    ]
-    if pairs:
-        top = ", ".join(f"{true} as {predicted} ({n})" for n, true, predicted in pairs[:5])
-        blocks.append(Note(f"Most frequent confusions (true as predicted): {top}."))
-    return blocks

@@ -1,4 +1,5 @@
-"""``--format md``: the same sections as Markdown, with the figures as PNG files beside it.
+"""``--format md``: the same sections as Markdown, with the figures as files beside it (PNG, or
+SVG or PDF with ``--figures``).
 
 Tables become pipe tables, figures relative links into the figures folder, collapsed blocks
 plain fenced code (a lab report has no "click to expand"). User strings are escaped so a name
@@ -8,7 +9,7 @@ never turns into markup or raw HTML.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable, Optional
 from urllib.parse import quote
 
 from cnnlab.report.document import Block, Figure, Section
@@ -29,21 +30,31 @@ def fence(text: str, language: str = "") -> str:
     return f"{marks}{language}\n{text.rstrip()}\n{marks}"
 
 
-def figure_files(sections: list[Section]) -> dict[int, str]:
-    """A file name for each figure (by ``id`` of the block): numbered in order, named by its stem."""
-    names, number = {}, 0
+def _png(png: bytes) -> tuple[str, bytes]:
+    return "png", png
+
+
+def figure_files(sections: list[Section], file: Callable[[bytes], tuple[str, bytes]] = _png
+                 ) -> dict[int, tuple[str, bytes]]:
+    """A file name and its bytes for each figure (by ``id`` of the block): numbered in order, named
+    by its stem, in the format ``file`` gives for its PNG (PNG itself by default)."""
+    found, number = {}, 0
     for section in sections:
         for block in section.blocks:
             if isinstance(block, Figure):
                 number += 1
-                names[id(block)] = f"{number:02d}-{block.name}.png"
-    return names
+                extension, content = file(block.png)
+                found[id(block)] = (f"{number:02d}-{block.name}.{extension}", content)
+    return found
 
 
-def render_markdown(data: Any, sections: list[Section], folder_name: str) -> tuple[str, dict[str, bytes]]:
-    """The Markdown text and the figure files it links to (name -> PNG bytes) in ``folder_name``."""
-    names = figure_files(sections)
-    files = {names[id(block)]: block.png for section in sections for block in section.blocks if isinstance(block, Figure)}
+def render_markdown(data: Any, sections: list[Section], folder_name: str,
+                    file: Optional[Callable[[bytes], tuple[str, bytes]]] = None) -> tuple[str, dict[str, bytes]]:
+    """The Markdown text and the figure files it links to (name -> bytes) in ``folder_name``;
+    ``file`` chooses each figure's format (see ``figure_files``)."""
+    found = figure_files(sections, file or _png)
+    names = {key: name for key, (name, _) in found.items()}
+    files = dict(found.values())
     out = [f"# {escape(data.name)}", "", "*cnnlab study report*", ""]
     for section in sections:
         if not section.present:

@@ -11,7 +11,9 @@ from typing import Any, Optional
 
 from cnnlab.analysis.tables import ResultRow, earlier_runs_note, interval_suffix
 from cnnlab.report import figures
+from cnnlab.report.configuration_blocks import rate_blocks, sweep_blocks
 from cnnlab.report.data import SPLIT_WORDS, ReportData
+from cnnlab.report.known_effects import curve_context
 from cnnlab.report.document import (
     Block, Cell, Facts, Figure, Note, Preformatted, Section, Subheading, Table, count, number, percent, section, slug,
     text,
@@ -213,6 +215,7 @@ def results(data: ReportData) -> Section:
     ]
     if sweep_keys:
         blocks += _sweep_ranking(rows, sweep_keys, tested, data)
+        blocks += sweep_blocks(data, sweep_keys)  # the metric against each swept value
     blocks += _unfinished(data)
     return Section("results", "Results", blocks)
 
@@ -283,12 +286,14 @@ def learning_curves(data: ReportData) -> Section:
         return Section.absent("curves", "Learning curves", "no run has finished, so there are no per-epoch metrics to draw.")
     curves = data.curves
     several = max(curve.runs for curve in curves) > 1
+    context = curve_context(data)  # each variant's colour from the spec's order, notes on known effects
     blocks: list[Block] = [
-        Figure("accuracy-per-configuration", figures.draw_small_multiples(curves, "accuracy"),
+        Figure("accuracy-per-configuration", figures.draw_small_multiples(curves, "accuracy", context=context),
                "Train and validation accuracy per epoch, one panel per configuration",
-               "Accuracy per configuration: train (solid) and validation (dashed), shared axes; "
-               "the dotted line marks the best epoch" + ("; mean over repeats, band: its 95% t-interval." if several else ".")),
-        Figure("loss-per-configuration", figures.draw_small_multiples(curves, "loss"),
+               "Accuracy per configuration: train (solid) and validation (dashed), shared axes, a colour per variant; "
+               "the grey dash-dot line marks the best epoch"
+               + ("; mean over repeats, band: its 95% t-interval." if several else ".")),
+        Figure("loss-per-configuration", figures.draw_small_multiples(curves, "loss", context=context),
                "Train and validation loss per epoch, one panel per configuration",
                "Loss (cross-entropy, without the weight penalty) per configuration, on shared logarithmic axes."),
     ]
@@ -298,11 +303,13 @@ def learning_curves(data: ReportData) -> Section:
     if overlays:
         blocks.append(Subheading("Configurations compared, per architecture", "overlays"))
         for number_, (arch, members) in enumerate(overlays, start=1):
-            blocks.append(Figure(f"overlay-{number_}-{slug(arch, 'architecture')}", figures.draw_overlay(arch, members),
+            blocks.append(Figure(f"overlay-{number_}-{slug(arch, 'architecture')}",
+                                 figures.draw_overlay(arch, members, context=context),
                                  f"Validation and train curves of the configurations of architecture {arch}",
                                  f"Architecture {arch}: every configuration on the same axes."))
     else:
         blocks.append(Note("Each architecture has a single configuration, so there is no per-architecture overlay."))
+    blocks += rate_blocks(data)  # the learning rate per epoch
     return Section("curves", "Learning curves", blocks)
 
 

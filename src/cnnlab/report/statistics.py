@@ -18,6 +18,7 @@ from cnnlab.metrics import words
 from cnnlab.report import figures
 from cnnlab.report.data import Curve, ReportData
 from cnnlab.report.document import Block, Cell, Figure, Note, Paragraph, Section, Table, section, text
+from cnnlab.report.known_effects import curve_context
 
 HOW_TO_READ = ("Differences are paired over seeds (and folds): repeat k uses the same seed, data order and folds in "
                "every configuration. Over seeds, intervals are 95% Student t-intervals of the mean and p-values come "
@@ -115,7 +116,8 @@ def cross_validation(data: ReportData) -> Section:
                "mean val loss"], rows, anchor="kfold-table", sortable=True),
     ]
     if curves and len(curves) <= 60:
-        blocks.append(Figure("kfold-curves", figures.draw_small_multiples(curves, "accuracy", columns=5),
+        blocks.append(Figure("kfold-curves", figures.draw_small_multiples(curves, "accuracy", columns=5,
+                                                                         context=curve_context(data)),
                              "Per-fold learning curves", "Accuracy per fold: train (solid) and validation (dashed)."))
     elif curves:
         blocks.append(Note(f"{len(curves)} folds in all: too many to draw one panel each."))

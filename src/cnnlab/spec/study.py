@@ -290,6 +290,15 @@ class Explain(SpecModel):
     guided_backprop: Optional[Neurons] = None
     saliency: Optional[list[int]] = None
     examples: Optional[Examples] = None
+    confusion: Optional[Annotated[list[Literal["best", "baseline"]], Field(min_length=1)]] = Field(None, description=(
+        "the confusion matrix and per-class scores; [best, baseline]: the report sets the best beside its baseline"))
+
+    @field_validator("confusion")
+    @classmethod
+    def _confusion_once_each(cls, value: Optional[list[str]]) -> Optional[list[str]]:
+        if value is not None and len(set(value)) != len(value):
+            raise PydanticCustomError("confusion", "name each of best and baseline at most once")
+        return value
 
 
 # ---------------------------------------------------------------- the study
@@ -352,7 +361,6 @@ class Study(SpecModel):
         return {name: v if v is not None else Variant() for name, v in value.items()}
 
 
-
 SWEEPABLE_TRAIN = {"batch_size", "epochs", "init", "precision", "optimizer.name", "optimizer.lr",
                    "optimizer.momentum", "optimizer.weight_decay", "schedule.name", "schedule.factor",
                    "schedule.every"}
@@ -384,7 +392,6 @@ def check_sweep_key(key: str) -> None:
             "sweep_key", "sweep key '{key}': {kind} layers have no field '{field}'{hint}; fields: {known}",
             {"key": key, "kind": kind, "field": field, "hint": did_you_mean(field, list(fields)), "known": ", ".join(fields)},
         )
-
 
 
 
