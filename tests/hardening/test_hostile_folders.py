@@ -193,6 +193,11 @@ def test_a_run_id_that_leads_outside_is_refused_by_every_command(capsys, scene, 
     if name == "ls":  # the other run is still listed, the tampered one named
         out, _ = cli(capsys, scene, command(name, scene, "--runs"), *fragments)
         assert scene.finished.other in out and tampered not in out
+    elif name == "report":  # written without the tampered run, which it names; nothing else changed
+        before = scene.inside()
+        cli(capsys, scene, command(name, scene), *fragments, "was written without 1 run")
+        assert {n: d for n, d in scene.inside().items() if n != "report.html"} == before
+        assert scene.finished.other in (scene.folder / "report.html").read_text(encoding="utf-8")
     else:
         assert_refused_unchanged(capsys, scene, command(name, scene), *fragments)
 
@@ -307,11 +312,23 @@ def test_ls_lists_the_readable_runs_and_names_the_one_whose_json_is_damaged(caps
 
 
 @pytest.mark.parametrize("value", ['{"a": 1}', "42", '["cat", ["dog"]]', "not json"])
-@pytest.mark.parametrize("name", ["report", "explain"])
-def test_a_class_names_column_of_the_wrong_shape_is_refused_naming_the_run_and_column(capsys, scene, name, value):
+def test_a_class_names_column_of_the_wrong_shape_is_refused_naming_the_run_and_column(capsys, scene, value):
     scene.sql(f"UPDATE runs SET class_names_json = '{value}' WHERE id = '{scene.finished.best}'")
-    assert_refused_unchanged(capsys, scene, command(name, scene), str(scene.db), scene.finished.best,
+    assert_refused_unchanged(capsys, scene, command("explain", scene), str(scene.db), scene.finished.best,
                              "column class_names_json")
+
+
+def test_the_report_of_a_store_with_a_damaged_run_row_shows_the_rest_and_names_it(capsys, scene):
+    scene.sql(f"UPDATE runs SET class_names_json = '42' WHERE id = '{scene.finished.best}'")
+    before = scene.inside()
+    _, err = cli(capsys, scene, command("report", scene), "report.html was written without 1 run",
+                 scene.finished.best, "column class_names_json")
+    after = scene.inside()
+    # The report, and nothing else, was written.
+    assert {n: d for n, d in after.items() if n != "report.html"} == {n: d for n, d in before.items() if n != "report.html"}
+    html = (scene.folder / "report.html").read_text(encoding="utf-8")
+    assert "could not be read and is left out of every table" in html and scene.finished.best in html
+    assert scene.finished.other in html  # the readable run is in the report
 
 
 def test_a_config_that_is_json_but_not_a_run_config_is_refused_by_explain(capsys, scene):

@@ -83,6 +83,13 @@ def write_report(folder: Union[str, Path], output: Optional[Union[str, Path]] = 
     except OSError as error:  # read-only folder, full disk, file-size limit: say so, keep the runs
         raise ReportError(f"cannot write the report to {path}: {error.strerror or error}; the runs in {folder} are "
                           "kept: rebuild it later with 'cnnlab report'") from None
+    if data.damaged_runs:
+        # What could be read is in the report; the status is still an error, as for 'cnnlab ls',
+        # so that a script learns the report lacks these runs.
+        count = len(data.damaged_runs)
+        raise ReportError(f"{path} was written without {count} run{'s' if count > 1 else ''} whose row in "
+                          f"{folder / 'cnnlab.sqlite'} cannot be read (the report names them): "
+                          + " | ".join(data.damaged_runs))
     return path
 
 

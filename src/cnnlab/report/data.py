@@ -105,6 +105,7 @@ class ReportData:
     # cnnlab.explain.confusion.RunConfusion (best, baseline), or None and why not.
     confusion_pair: Optional[tuple[Any, Any]] = None
     confusion_pair_reason: Optional[str] = None
+    damaged_runs: list[str] = field(default_factory=list)  # why each unreadable run row was left out
 
     @property
     def name(self) -> str:
@@ -125,8 +126,28 @@ class ReportData:
 CURVE_METRICS = ("train_accuracy", "val_accuracy", "train_loss", "val_loss")
 
 
+class _ReadableRuns:
+    """The store, with the runs whose rows cannot be read left out and the reasons kept: a
+    report of what can still be read, which names what cannot."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.damaged: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def runs(self, study: Optional[str] = None, status: Optional[str] = None, **options: Any) -> list[RunRecord]:
+        errors: list[StoreError] = []
+        records = self._store.runs(study, status, damaged=errors, **options)
+        self.damaged += [str(error) for error in errors if str(error) not in self.damaged]
+        return records
+
+
 def gather(store: Any, study: Optional[str] = None) -> ReportData:
-    """Read one study (the only one when ``study`` is None) and everything its report needs."""
+    """Read one study (the only one when ``study`` is None) and everything its report needs; a
+    run whose row is damaged is left out and named in ``damaged_runs``."""
+    store = _ReadableRuns(store)
     record = store.study(study)
     runs = store.runs(record.name)
     rows = result_rows(runs)
@@ -142,6 +163,7 @@ def gather(store: Any, study: Optional[str] = None) -> ReportData:
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions(),
         analysis=analysis, earlier_runs=len(store.runs(record.name, earlier=True)),
     )
+    data.damaged_runs = store.damaged
     if "baseline" in (record.setting("explain", "confusion", default=None) or []):
         data.confusion_pair, data.confusion_pair_reason = confusion_pair(store, data)
     return data

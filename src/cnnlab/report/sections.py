@@ -85,6 +85,11 @@ def study_header(data: ReportData) -> Section:
     blocks: list[Block] = [Facts(facts)]
     if data.earlier_runs:
         blocks.append(Note(earlier_runs_note(data.earlier_runs, data.folder)))
+    if data.damaged_runs:
+        count = len(data.damaged_runs)
+        blocks.append(Note(f"{count} run{'s' if count > 1 else ''} of this study could not be read and "
+                           f"{'are' if count > 1 else 'is'} left out of every table, figure and comparison below: "
+                           + " | ".join(data.damaged_runs)))
     environments = {_machine_key(run.environment) for run in data.runs if run.environment}
     if len(environments) > 1:
         blocks.append(Note(f"The runs were trained in {len(environments)} different environments (machine, device or "
