@@ -190,14 +190,17 @@ class _Mutator(ast.NodeTransformer):
         mutated.value = ast.Constant(None)
         return self._point(node, mutated)
 
-    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
-        node = self.generic_visit(node)
-        swap = _SWAP_BINARY.get(type(node.op))
+    def _swap_operator(self, node: ast.AST, table: dict) -> ast.AST:
+        """The mutation point that replaces ``node.op`` by its partner in ``table``, if it has one."""
+        swap = table.get(type(node.op))
         if swap is None:
             return node
         mutated = copy.copy(node)
         mutated.op = swap()
         return self._point(node, mutated)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        return self._swap_operator(self.generic_visit(node), _SWAP_BINARY)
 
     def visit_Return(self, node: ast.Return) -> ast.AST:
         node = self.generic_visit(node)
@@ -230,18 +233,10 @@ class _Mutator(ast.NodeTransformer):
         node = self.generic_visit(node)
         if isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
             return node                         # string formatting with %
-        swap = _SWAP_BINARY.get(type(node.op))
-        if swap is None:
-            return node
-        mutated = copy.copy(node)
-        mutated.op = swap()
-        return self._point(node, mutated)
+        return self._swap_operator(node, _SWAP_BINARY)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
-        node = self.generic_visit(node)
-        mutated = copy.copy(node)
-        mutated.op = _SWAP_BOOL[type(node.op)]()
-        return self._point(node, mutated)
+        return self._swap_operator(self.generic_visit(node), _SWAP_BOOL)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
         node = self.generic_visit(node)

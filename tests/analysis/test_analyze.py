@@ -3,10 +3,10 @@ variant is compared with, and the final retrain is found and reported."""
 
 from __future__ import annotations
 
-import dataclasses
 
 from cnnlab.analysis.study import analyze
 from cnnlab.records import RunRecord, StudyRecord
+from tests.analysis.stored_runs import run_record
 
 
 class _Store:
@@ -30,10 +30,7 @@ class _Store:
 
 
 def _record(run_id: str, variant: str, repeat: int, phase: str = "select", **metrics) -> RunRecord:
-    fields = {f.name: None for f in dataclasses.fields(RunRecord)}
-    fields.update(id=run_id, study="s", position=0, architecture="net", variant=variant, repeat=repeat, phase=phase,
-                  seed=1, status="done", created_at="", epochs_done=1, attempts=1, best_epoch=0, **metrics)
-    return RunRecord(**fields)
+    return run_record(id=run_id, variant=variant, repeat=repeat, phase=phase, best_epoch=0, **metrics)
 
 
 def _runs() -> list[RunRecord]:

@@ -4,13 +4,13 @@ group together, which is the baseline, and the order of the paired differences."
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 
 from cnnlab.analysis.comparisons import RunResult, compare, fold_correction, run_results
 from cnnlab.analysis.statistics import mean_interval
 from cnnlab.records import RunRecord, StudyRecord
+from tests.analysis.stored_runs import run_record
 
 
 class _Store:
@@ -30,11 +30,7 @@ class _Store:
 
 
 def _record(**changes) -> RunRecord:
-    empty = {f.name: None for f in dataclasses.fields(RunRecord)}
-    empty.update(id="r1", study="s", position=0, architecture="net", variant="none", repeat=0, phase="select", seed=1,
-                 status="done", created_at="", epochs_done=1, attempts=1, val_accuracy=0.9)
-    empty.update(changes)
-    return RunRecord(**empty)
+    return run_record(**{"val_accuracy": 0.9, **changes})
 
 
 # --- reading the store ---------------------------------------------------------------------------

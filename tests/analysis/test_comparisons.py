@@ -4,7 +4,6 @@ across architectures, the probability of improvement and the power of a "no clea
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 from scipy import stats
@@ -21,6 +20,7 @@ from cnnlab.analysis.comparisons import (
 from cnnlab.analysis.findings import comparison_finding, selection_finding
 from cnnlab.analysis.selection import select_best
 from cnnlab.records import RunRecord, StudyRecord
+from tests.analysis.stored_runs import run_record
 
 
 def _result(variant: str, repeat: int, value: float, *, architecture: str = "net", fold=None, kfold: int = 0,
@@ -153,11 +153,7 @@ class _Store:
 
 
 def _record(**changes) -> RunRecord:
-    empty = {f.name: None for f in dataclasses.fields(RunRecord)}
-    empty.update(id="r1", study="s", position=0, architecture="net", variant="none", repeat=0, phase="select", seed=1,
-                 status="done", created_at="", epochs_done=1, attempts=1, val_accuracy=0.9)
-    empty.update(changes)
-    return RunRecord(**empty)
+    return run_record(**{"val_accuracy": 0.9, **changes})
 
 
 def test_run_results_read_split_sizes_kfold_and_stratify_from_the_record():

@@ -12,6 +12,7 @@ from cnnlab.analysis.selection import (
 )
 from cnnlab.spec.loader import parse_study
 from cnnlab.spec.plan import expand
+from tests.analysis.stored_runs import run_record
 
 
 def _run(repeat: int, val_accuracy, rates=(0.1, 0.1, 0.1), *, variant="none", phase="select", accuracies=None):
@@ -202,14 +203,7 @@ class _Store:
 
 
 def _record(run_id: str, repeat: int, **metrics):
-    import dataclasses
-
-    from cnnlab.records import RunRecord
-
-    fields = {f.name: None for f in dataclasses.fields(RunRecord)}
-    fields.update(id=run_id, study="s", position=0, architecture="small", variant="none", repeat=repeat,
-                  phase="select", seed=1, status="done", created_at="", epochs_done=1, attempts=1, **metrics)
-    return RunRecord(**fields)
+    return run_record(id=run_id, architecture="small", repeat=repeat, **metrics)
 
 
 def test_the_best_run_of_a_stored_study_uses_the_metric_it_selects_with():

@@ -13,17 +13,15 @@ from cnnlab.analysis.tables import (
     RESULT_COLUMNS, ResultRow, earlier_runs_note, format_results, interval_suffix, result_cells, result_rows,
 )
 from cnnlab.records import RunRecord
+from tests.analysis.stored_runs import run_record
 
 SWEEP = {"conv.kernel": 3, "dense": 32}
 
 
 def _record(run_id: str, variant: str = "none", *, status: str = "done", sweep=SWEEP, phase: str = "select",
             **metrics) -> RunRecord:
-    fields = {f.name: None for f in dataclasses.fields(RunRecord)}
-    fields.update(id=run_id, study="s", position=0, architecture="net", variant=variant, sweep=sweep, repeat=0,
-                  phase=phase, seed=1, status=status, created_at="", epochs_done=1, attempts=1)
-    fields.update(metrics)
-    return RunRecord(**fields)
+    return run_record(**{"id": run_id, "variant": variant, "sweep": sweep, "phase": phase, "status": status,
+                         **metrics})
 
 
 def _repeats() -> list[RunRecord]:

@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 from cnnlab.errors import SpecError
 
-HELP = "write a finished run's interpretation figures (filters, feature maps, histograms, ...) as PNG files"
+HELP = ("write a finished run's interpretation figures (filters, feature maps, histograms, confusion, ...) "
+        "as PNG, SVG or PDF files")
 DESCRIPTION = (
     "Write the interpretation figures of one finished run as PNG (or SVG, PDF) files and print each path: filters, feature "
     "maps (with the input's preprocessing), weight and bias histograms (overlaid across the variants of the "
@@ -22,8 +23,7 @@ DESCRIPTION = (
 
 def add_explain(commands: Any) -> argparse.ArgumentParser:
     """The ``explain`` subcommand and its options."""
-    explain = commands.add_parser("explain", help=HELP, description=DESCRIPTION,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    explain = commands.add_parser("explain", help=HELP, description=DESCRIPTION)
     add_arguments(explain)
     explain.set_defaults(handler=command_explain)
     return explain

@@ -24,9 +24,9 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
         description="Train every run of a study (architectures x variants x sweep x repeats) and store each "
         "in DIR/cnnlab.sqlite with its weights. Rerunning skips finished runs and resumes an interrupted "
         "run from its last completed epoch; Ctrl-C (or SIGTERM, as a scheduler or 'kill' sends) stops cleanly.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit status: 0 when every run finished, 1 when a run failed or diverged, 2 on bad input, "
-        "130 when interrupted (Ctrl-C), 143 when stopped by SIGTERM",
+        epilog="exit status: 0 when every run finished, 1 when a run failed or diverged, 2 on bad input "
+        "(also when met inside a run: that run stays resumable), 130 when interrupted (Ctrl-C), 143 when stopped "
+        "by SIGTERM",
     )
     run.add_argument("spec", type=Path, help="the study file (YAML)")
     run.add_argument("--out", type=Path, help="output folder (default: runs/<study name>)")
