@@ -192,7 +192,7 @@ class CnnlabWorker(_TorchWorker):
         import torch
 
         from cnnlab.data import ArrayDataset
-        from cnnlab.spec.study import Train
+        from cnnlab.spec.training import Train
         from cnnlab.train import Normalizer, TrainData, Trainer
 
         train = self.full if images >= len(self.full) else ArrayDataset(self.full.images[:images],

@@ -1,5 +1,6 @@
-"""Real MNIST: study C's MNIST net with Adam reaches at least 98% test accuracy within 5 epochs,
-in float32 and with bf16 autocast, which costs at most 0.3 points (the same seed, init and batches).
+"""Real MNIST: study C's MNIST example at its best point (kernel 5, stride 1, same padding) reaches
+the study's 98.14% test accuracy in 5 epochs (the study trained 10), in float32 and with bf16
+autocast, which costs at most 0.3 points (the same seed, init and batches).
 
 The bf16 half runs only where bf16 is native (``bf16_is_native``): with emulated bf16 (an
 AVX2-only CPU, or ``CNNLAB_BF16=emulated``) the test took 429 s; 73 s with both halves on a CPU
@@ -13,7 +14,10 @@ import torch
 
 from cnnlab.api import open_store, run_study
 from cnnlab.train.device import bf16_is_native
-from tests.conftest import MNIST_DIR
+from cnnlab.spec.loader import read_yaml
+from tests.conftest import EXAMPLES, MNIST_DIR
+
+EPOCHS = 5  # 98.3% after 2 epochs and 98.75% after 4 here: 5 leaves a margin, and 10 would double the time
 
 BF16_NATIVE = bf16_is_native(torch.device("cpu"))
 needs_native_bf16 = pytest.mark.skipif(
@@ -23,25 +27,20 @@ needs_native_bf16 = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def mnist_accuracy(tmp_path_factory) -> dict[str, float]:
-    """Test accuracy by precision of study C's MNIST net (bf16 only where it is native)."""
+    """Test accuracy by precision of study C's MNIST example at its best point (kernel 5, stride 1,
+    same padding), 5 epochs as the example trains them (bf16 only where it is native)."""
     if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
         pytest.fail(f"the real MNIST files are missing from {MNIST_DIR}")
     folder = tmp_path_factory.mktemp("mnist-c")
-    study = {
-        "name": "mnist-c",
-        "dataset": {"name": "mnist", "split": {"train": "rest", "val": 5000, "test": "all"}},
-        "architectures": {"mnist_net": [
-            {"conv": {"filters": 4, "kernel": 5, "padding": "same"}}, {"maxpool": 2},
-            {"conv": {"filters": 8, "kernel": 5, "padding": "same"}}, {"maxpool": 2},
-            {"conv": {"filters": 16, "kernel": 5, "padding": "same"}}, "flatten",
-            {"dense": 64}, {"dense": 10},
-        ]},
-        "train": {"optimizer": {"name": "adam", "lr": 0.001}, "batch_size": 32, "epochs": 5},
-        "sweep": {"train.precision": ["fp32", "bf16"] if BF16_NATIVE else ["fp32"]},
-    }
+    study, _ = read_yaml((EXAMPLES / "study_c_mnist_sweep.yaml").read_text(), "study_c_mnist_sweep.yaml")
+    best = study["sweep"][0]
+    assert best == {"conv.kernel": 5, "conv.stride": 1, "conv.padding": "same"}
+    study["sweep"] = [{**best, "train.precision": p} for p in (["fp32", "bf16"] if BF16_NATIVE else ["fp32"])]
+    study["variants"] = {"none": {}}
+    study["explain"] = {}
     if not BF16_NATIVE:
         print("bf16 is emulated on this CPU: training the MNIST net in fp32 only")
-    result = run_study(study, folder, data_dir=MNIST_DIR)
+    result = run_study(study, folder, data_dir=MNIST_DIR, epochs=EPOCHS)
     assert result.outcome.ok
     accuracy = {}
     with open_store(folder) as store:
@@ -51,19 +50,21 @@ def mnist_accuracy(tmp_path_factory) -> dict[str, float]:
             accuracy[precision] = run["test_accuracy"]
             print(f"MNIST net, {precision}: test accuracy {100 * run['test_accuracy']:.2f}% after {len(epochs)} "
                   f"epochs, {run['train_seconds']:.1f} s, {epochs[-1]['images_per_second']:,.0f} img/s")
-            assert run["split_sizes"] == {"train": 55000, "val": 5000, "test": 10000}
+            # As the study ran it: all 60,000 training images, the test set as the validation data.
+            assert run["split_sizes"] == {"train": 60000, "val": 10000, "test": 10000}
+            assert run["val_accuracy"] == run["test_accuracy"]
             assert run["params_total"] == (1 * 25 * 4 + 4 + 4 * 25 * 8 + 8 + 8 * 25 * 16 + 16 + 16 * 7 * 7 * 64 + 64
                                            + 64 * 10 + 10)
     return accuracy
 
 
 @pytest.mark.slow
-def test_study_c_mnist_net_reaches_98_percent_on_real_mnist_in_fp32(mnist_accuracy):
-    assert mnist_accuracy["fp32"] >= 0.98
+def test_study_c_mnist_example_reaches_the_studys_98_14_percent_at_its_best_point_in_fp32(mnist_accuracy):
+    assert mnist_accuracy["fp32"] >= 0.9814
 
 
 @pytest.mark.slow
 @needs_native_bf16
-def test_study_c_mnist_net_reaches_98_percent_on_real_mnist_in_bf16_within_0_3_points_of_fp32(mnist_accuracy):
-    assert mnist_accuracy["bf16"] >= 0.98
+def test_study_c_mnist_example_reaches_98_14_percent_in_bf16_within_0_3_points_of_fp32(mnist_accuracy):
+    assert mnist_accuracy["bf16"] >= 0.9814
     assert abs(mnist_accuracy["bf16"] - mnist_accuracy["fp32"]) <= 0.003

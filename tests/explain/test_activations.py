@@ -27,7 +27,7 @@ UNIT = Normalizer(torch.full((1, 1, 1, 1), 1 / 255), torch.zeros((1, 1, 1, 1)))
 
 
 def _built(seed: int = 0):
-    from cnnlab.spec.study import Variant
+    from cnnlab.spec.variant import Variant
 
     return build_model(layers(SMALL), (1, 12, 12), 3, variant=Variant.model_validate(SMALL_VARIANT),
                        generator_seed=seed)

@@ -23,7 +23,7 @@ from tests.explain.pixels import is_blank, pixels, tile
 
 EVERY = "filters,maps,hist,saliency,guided,patches,examples"
 EVERY_NAME = {"filters_conv1", "input", "maps_conv1", "maps_conv2", "histograms", "histograms_variants", "saliency",
-              "saliency_conv2", "guided", "guided_conv2", "patches_conv2", "examples"}
+              "saliency_conv2", "guided", "guided_conv2", "patches_conv2", "patches_by_class_conv2", "examples"}
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -119,7 +119,7 @@ def test_explain_section_of_the_spec_decides_what_and_how(tmp_path):
         figures = explain_figures(store, best_run(store)["id"])
     by_name = {f.name: f for f in figures}
     assert list(by_name) == ["filters_conv1", "filters_conv2", "filters_compare", "input", "maps_maxpool1",
-                             "patches_conv1", "examples"]
+                             "patches_conv1", "patches_by_class_conv1", "examples"]
     assert "val:1" in by_name["input"].title
     assert len(by_name["patches_conv1"].tiles) == 3 * 4
     assert "(val split)" in by_name["patches_conv1"].title
@@ -182,7 +182,7 @@ def test_on_error_reports_a_figure_that_cannot_be_made_and_goes_on(store):
     skipped = []
     figures = explain_figures(store, best_run(store)["id"], what="patches,filters", layers=["conv1", "dense1"],
                               on_error=lambda what, error: skipped.append(what))
-    assert [f.name for f in figures] == ["patches_conv1", "filters_conv1"]
+    assert [f.name for f in figures] == ["patches_conv1", "patches_by_class_conv1", "filters_conv1"]
     assert skipped == []
     figures = explain_figures(store, best_run(store)["id"], what="patches,filters", layers=["dense1"],
                               on_error=lambda what, error: skipped.append((what, str(error))))

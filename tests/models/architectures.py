@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from cnnlab.spec.layers import Layer, LayerItem, item_layer
-from cnnlab.spec.study import Variant
+from cnnlab.spec.variant import Variant
 
 _ITEMS = TypeAdapter(list[LayerItem])
 

@@ -8,7 +8,7 @@ import pytest
 from cnnlab.errors import SpecError
 from cnnlab.explain.figures import WHAT, parse_what, spec_what
 from cnnlab.spec.loader import load_study
-from cnnlab.spec.study import Explain
+from cnnlab.spec.evaluate import Explain
 from tests.spec.test_malformed_specs import GOOD
 
 

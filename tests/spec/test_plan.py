@@ -88,16 +88,3 @@ def test_kfold_expands_folds_with_paired_seeds(tiny_study):
     for config in plan:
         by_fold.setdefault(config.fold, set()).add(config.seed)
     assert sorted(by_fold) == [0, 1, 2, 3] and all(len(s) == 1 for s in by_fold.values())
-
-
-def test_every_example_spec_expands(tmp_path):
-    from tests.conftest import EXAMPLES
-    from cnnlab.spec.loader import load_study
-
-    counts = {path.name: len(expand(load_study(path)[0])) for path in sorted(EXAMPLES.glob("*.yaml"))}
-    assert counts["quickstart.yaml"] == 24
-    assert counts["study_a_regularization_cifar10.yaml"] == 12
-    assert counts["study_b_depth_cifar10.yaml"] == 8
-    assert counts["study_c_mnist_sweep.yaml"] == 18
-    assert counts["study_d_fashion_mnist.yaml"] == 50
-    assert counts["study_e_deep_cifar10.yaml"] == 4

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from cnnlab.spec.study import EarlyStopping
+from cnnlab.spec.training import EarlyStopping
 from cnnlab.train.early_stopping import EarlyStopper, is_better
 
 

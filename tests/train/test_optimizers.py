@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from cnnlab.spec.study import Optimizer
+from cnnlab.spec.training import Optimizer
 from cnnlab.train.optimizers import build_optimizer
 
 W0 = [0.5, -1.0, 2.0]

@@ -16,7 +16,7 @@ import torch
 
 from cnnlab.data import ArrayDataset
 from cnnlab.models import build_model
-from cnnlab.spec.study import Train
+from cnnlab.spec.training import Train
 from cnnlab.train import Normalizer, TrainCallback, TrainData, Trainer, evaluate, parse_checkpoint, serialize_state
 from tests.models.architectures import layers
 

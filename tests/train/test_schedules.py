@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from cnnlab.spec.study import EarlyStopping, Schedule
+from cnnlab.spec.training import EarlyStopping, Schedule
 from cnnlab.train.early_stopping import EarlyStopper
 from cnnlab.train.schedules import build_schedule
 

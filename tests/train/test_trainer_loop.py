@@ -18,7 +18,7 @@ import cnnlab.train.trainer as trainer_module
 from cnnlab.data import ArrayDataset
 from cnnlab.errors import TrainError
 from cnnlab.models import build_model
-from cnnlab.spec.study import Train
+from cnnlab.spec.training import Train
 from cnnlab.train import (
     Diverged, Normalizer, TrainCallback, TrainData, Trainer, evaluate, parse_checkpoint, serialize_state,
 )

@@ -4,7 +4,8 @@ paired comparisons and findings, computed from the store's records alone."""
 from cnnlab.analysis.comparisons import Comparison, RunResult, compare, format_comparisons, run_results
 from cnnlab.analysis.findings import Finding, study_findings
 from cnnlab.analysis.selection import (
-    BEST_RUN_RULE, Selection, best_run_id, final_config, lr_path_words, median_lr_path, select_best,
+    BEST_RUN_RULE, Selection, SelectionRules, best_run_id, final_config, lr_path_words, median_lr_path, select_best,
+    select_finals,
     study_best_run_id,
 )
 from cnnlab.analysis.comparisons import comparison_dict, fold_correction, pairing_words
@@ -19,7 +20,8 @@ __all__ = [
     "BEST_RUN_RULE", "best_run_id", "lr_path_words", "median_lr_path", "study_best_run_id",
     "Comparison", "Finding", "Interval", "PairedTest", "ResultRow", "RunResult", "Selection", "StudyAnalysis",
     "analyze", "compare", "final_config", "format_comparisons", "format_results", "holm", "mean_interval",
-    "paired_t_test", "result_rows", "run_results", "select_best", "study_findings",
+    "paired_t_test", "result_rows", "run_results", "select_best", "select_finals", "study_findings", "Selection",
+    "SelectionRules",
     "comparison_dict", "detectable_difference", "difference_bounds", "fold_correction", "holm_level", "metric_bounds",
     "paired_power", "pairing_words", "probability_of_improvement", "repeats_needed",
 ]

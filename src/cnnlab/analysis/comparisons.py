@@ -78,6 +78,11 @@ def run_results(store: Results, study: str) -> list[RunResult]:
         metrics = {name: getattr(run, name) for name in ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss",
                                                          "val_loss", "test_loss", "best_val_accuracy", "best_val_loss")
                    if getattr(run, name) is not None}
+        # What a selection constraint reads (evaluate.constraint): never a score.
+        if run.train_seconds is not None:
+            metrics["train_seconds"] = float(run.train_seconds)
+        if run.params_total is not None:
+            metrics["params"] = float(run.params_total)
         best = run.best_epoch
         if best is not None and 0 <= best < len(history):
             at_best = history[best]

@@ -96,7 +96,7 @@ def comparison_finding(c: Comparison) -> Finding:
                    f"against '{baseline}' {numbers}.", True)
 
 
-def selection_finding(selection: Selection) -> Finding:
+def selection_finding(selection: Selection, validated_on_test: bool = False) -> Finding:
     i = selection.interval
     runs = f"{i.n} runs"
     folded = [r for r in selection.runs if r.fold is not None]
@@ -105,16 +105,30 @@ def selection_finding(selection: Selection) -> Finding:
                              all(r.stratified is True for r in folded)) + ", corrected resampled t"
     spread = f" ({_ci(selection.metric, i)}, {runs})" if i.low is not None else " (one run: no interval)"
     return Finding("selection", f"Best on {words(selection.metric)}: {selection.configuration}, "
-                   f"{_value(selection.metric, i.mean)}{spread}; chosen without looking at any test number.")
+                   f"{_value(selection.metric, i.mean)}{spread}; " + (
+                       "chosen on the test split, which served as validation data (evaluate.validate_on: test), so "
+                       "this number is optimistic." if validated_on_test else "chosen without looking at any test number."))
 
 
 def final_finding(selection: Selection, final: RunResult) -> Finding:
+    return _final_words(selection.configuration, selection.epochs, bool(selection.lr_path), final)
+
+
+def later_final_finding(final: RunResult) -> Finding:
+    """A further final (study B's second, chosen by its own rule among the rest), from its run alone."""
+    rates = {epoch.get("lr") for epoch in final.history} - {None}
+    return _final_words(final.configuration.removesuffix(" (final)") + " (a further final)", len(final.history),
+                        len(rates) > 1, final)
+
+
+def _final_words(configuration: str, epochs: int, varying_rate: bool, final: RunResult) -> Finding:
     test = final.metrics.get("test_accuracy")
     if test is None:
         return Finding("note", "The final retrain has no test split to measure.")
-    rate = ("at the per-epoch median learning rate of the selected runs" if selection.lr_path
-            else "at a constant learning rate")
-    return Finding("final", f"{selection.configuration} retrained on train+val for {selection.epochs} epochs {rate}: "
+    rate = "at the per-epoch median learning rate of the selected runs" if varying_rate else "at a constant learning rate"
+    # A retrain that kept a validation split trained on train alone (evaluate.retrain_on: train).
+    on = "train" if final.val_size else "train+val"
+    return Finding("final", f"{configuration} retrained on {on} for {epochs} epochs {rate}: "
                    f"test accuracy {_value('test_accuracy', test)} (measured once, on the test split no choice saw).")
 
 
@@ -162,14 +176,15 @@ def overfitting_findings(results: Sequence[RunResult]) -> list[Finding]:
 
 
 def study_findings(results: Sequence[RunResult], comparisons: Sequence[Comparison], selection: Optional[Selection],
-                   final: Optional[RunResult]) -> list[Finding]:
+                   final: Optional[RunResult], validated_on_test: bool = False) -> list[Finding]:
     """Everything worth saying, most important first: the choice, its test, the clear effects,
     the non-effects, then overfitting diagnoses."""
     out: list[Finding] = []
     if selection is not None:
-        out.append(selection_finding(selection))
+        out.append(selection_finding(selection, validated_on_test))
         if final is not None:
             out.append(final_finding(selection, final))
+            out += [later_final_finding(r) for r in results if r.phase == "final" and r.run_id != final.run_id]
     # The gap is a secondary measure: only its clear effects are worth a sentence (the
     # comparison tables show every one).
     shown = [c for c in comparisons if c.metric != "gap" or c.better is not None]

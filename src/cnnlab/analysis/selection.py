@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import median
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from cnnlab.analysis.comparisons import RunResult, configuration_intervals, run_results
 from cnnlab.analysis.statistics import Interval
 from cnnlab.metrics import higher_is_better
 from cnnlab.records import Results
 from cnnlab.spec.plan import RunConfig
-from cnnlab.spec.study import Schedule
+from cnnlab.spec.training import Schedule
 
 # The one definition of "best run", as the report states it.
 BEST_RUN_RULE = ("The best run, here and in 'cnnlab explain --best', is the final retrain of the configuration "
@@ -36,11 +36,55 @@ class Selection:
     lr_path: Optional[list[float]] = None
 
 
-def select_best(results: Sequence[RunResult], metric: str = "val_accuracy") -> Optional[Selection]:
-    """The configuration with the best mean ``metric`` over its repeats (first on ties)."""
-    if not metric.startswith("val_"):
-        raise ValueError(f"selection must use a validation metric, not {metric!r}")
-    candidates = [r for r in results if r.phase == "select"]
+@dataclass(frozen=True)
+class SelectionRules:
+    """What a study chooses by (its spec's ``evaluate`` and its variants' ``candidate``), read the same
+    way by the conductor (from the Study) and by the report (from the stored spec)."""
+
+    metric: str = "val_accuracy"
+    finals: tuple[str, ...] = ()  # the metric each final is chosen by, in order
+    max_params: Optional[float] = None
+    max_train_seconds: Optional[float] = None
+    excluded: frozenset[str] = frozenset()  # variants that are never candidates
+    final_epochs: Union[int, str] = "mean_best"
+
+    @classmethod
+    def from_spec(cls, spec: Optional[dict]) -> "SelectionRules":
+        """From a study's ``model_dump(mode="json")`` (what the store keeps as the study's spec)."""
+        evaluate = (spec or {}).get("evaluate") or {}
+        metric = evaluate.get("select") or "val_accuracy"
+        retrain = evaluate.get("retrain_on") or "none"
+        finals = evaluate.get("finals")
+        rules: tuple[str, ...] = ()
+        if retrain != "none":
+            rules = tuple(finals) if isinstance(finals, list) else (metric,) * int(finals or 1)
+        constraint = evaluate.get("constraint") or {}
+        excluded = frozenset(name for name, variant in ((spec or {}).get("variants") or {}).items()
+                             if isinstance(variant, dict) and variant.get("candidate") is False)
+        return cls(metric, rules, constraint.get("max_params"), constraint.get("max_train_seconds"), excluded,
+                   evaluate.get("final_epochs") or "mean_best")
+
+    def allows(self, runs: Sequence[RunResult]) -> bool:
+        """Whether a configuration (its runs) meets the constraint."""
+        for name, limit in (("params", self.max_params), ("train_seconds", self.max_train_seconds)):
+            values = [r.metrics[name] for r in runs if name in r.metrics]
+            if limit is not None and (not values or sum(values) / len(values) > limit):
+                return False
+        return True
+
+
+def select_best(results: Sequence[RunResult], metric: str = "val_accuracy",
+                rules: Optional[SelectionRules] = None, skip: Sequence[str] = ()) -> Optional[Selection]:
+    """The configuration with the best mean ``metric`` over its repeats (first on ties), among the
+    candidates ``rules`` allow and those not in ``skip``."""
+    if not (metric.startswith("val_") or metric == "gap"):
+        raise ValueError(f"selection must use a validation metric or the gap, not {metric!r}")
+    rules = rules or SelectionRules(metric)
+    candidates = [r for r in results if r.phase == "select" and r.variant not in rules.excluded]
+    by_configuration: dict[str, list[RunResult]] = {}
+    for r in candidates:
+        by_configuration.setdefault(r.configuration, []).append(r)
+    candidates = [r for r in candidates if r.configuration not in skip and rules.allows(by_configuration[r.configuration])]
     intervals = configuration_intervals(candidates, metric)
     if not intervals:
         return None
@@ -48,9 +92,24 @@ def select_best(results: Sequence[RunResult], metric: str = "val_accuracy") -> O
     order = list(dict.fromkeys(r.configuration for r in candidates))
     best = max((name for name in order if name in intervals), key=lambda name: (sign * intervals[name].mean, -order.index(name)))
     runs = [r for r in candidates if r.configuration == best]
-    best_epochs = [_best_epoch(r, metric) + 1 for r in runs]
+    # The gap has no best epoch of its own: the epochs come from the validation accuracy it is measured at.
+    epoch_metric = "val_accuracy" if metric == "gap" else metric
+    best_epochs = [_best_epoch(r, epoch_metric) + 1 for r in runs]
     epochs = max(1, round(sum(best_epochs) / len(best_epochs)))
+    if isinstance(rules.final_epochs, int):
+        epochs = rules.final_epochs
     return Selection(best, metric, intervals[best], epochs, runs, median_lr_path(runs, epochs))
+
+
+def select_finals(results: Sequence[RunResult], rules: SelectionRules) -> list[Selection]:
+    """The configurations the finals retrain, in order: each rule's best among those not chosen yet
+    (study B: the best on validation accuracy, then the smallest train-validation gap)."""
+    chosen: list[Selection] = []
+    for metric in rules.finals:
+        selection = select_best(results, metric, rules, skip=[s.configuration for s in chosen])
+        if selection is not None:
+            chosen.append(selection)
+    return chosen
 
 
 def median_lr_path(runs: Sequence[RunResult], epochs: int) -> Optional[list[float]]:
@@ -80,15 +139,19 @@ def _best_epoch(result: RunResult, metric: str) -> int:
     return max(values, key=lambda v: (sign * v[0], -v[1]))[1]
 
 
-def final_config(selection: Selection, plan: Sequence[RunConfig]) -> RunConfig:
-    """The selected configuration retrained on train+val for the selected number of epochs."""
+def final_config(selection: Selection, plan: Sequence[RunConfig], retrain_on: str = "train+val",
+                 test_curve: bool = False) -> RunConfig:
+    """The selected configuration retrained for the selected number of epochs, on train+val (or on
+    its training split again with ``retrain_on="train"``), measuring the test split at its end
+    (and after every epoch with ``test_curve``: plotted, never read by any choice)."""
     first = next(c for c in plan if c.label == selection.configuration and c.repeat == 0 and c.fold in (None, 0))
     # The selected runs' rate path, replayed (their schedule may watch validation data, which a train+val
     # retrain lacks); a rate that never changed stays that one rate.
     schedule = Schedule(name="path", values=selection.lr_path) if selection.lr_path else Schedule()
     train = first.train.model_copy(update={"epochs": selection.epochs, "early_stopping": None, "schedule": schedule})
     return first.model_copy(update={
-        "phase": "final", "merge_val": True, "train": train, "evaluate_test": True, "fold": None, "kfold": first.kfold,
+        "phase": "final", "merge_val": retrain_on == "train+val", "train": train, "evaluate_test": True, "fold": None,
+        "kfold": first.kfold, "test_curve": test_curve, "validate_on_test": False,
     })
 
 

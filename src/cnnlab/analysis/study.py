@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from cnnlab.analysis.comparisons import Comparison, RunResult, compare, run_results
 from cnnlab.analysis.findings import Finding, study_findings
-from cnnlab.analysis.selection import Selection, select_best
+from cnnlab.analysis.selection import Selection, SelectionRules, select_best, select_finals
 from cnnlab.analysis.tables import ResultRow, result_rows
 from cnnlab.records import Results
 
@@ -20,8 +20,11 @@ class StudyAnalysis:
     comparisons: list[Comparison]  # on the selection metric
     gap_comparisons: list[Comparison]  # on the train-validation gap at the best epoch
     selection: Optional[Selection]
-    final: Optional[RunResult]
+    final: Optional[RunResult]  # the first final's run (the retrain of ``selection``)
     findings: list[Finding]
+    # Every final, in the order the spec's rules chose them (study B retrains two), and their runs.
+    finals: list[Selection] = field(default_factory=list)
+    final_runs: list[RunResult] = field(default_factory=list)
 
 
 def analyze(store: Results, study: Optional[str] = None, metric: Optional[str] = None) -> StudyAnalysis:
@@ -34,8 +37,14 @@ def analyze(store: Results, study: Optional[str] = None, metric: Optional[str] =
     pairs = [tuple(p) for p in record.setting("evaluate", "compare", default=[])]
     comparisons = compare(results, metric, baseline, pairs=pairs)
     gaps = compare(results, "gap", baseline)
-    selection = select_best(results, metric if metric.startswith("val_") else "val_accuracy")
+    rules = SelectionRules.from_spec(record.spec)
+    chosen = metric if metric.startswith("val_") or metric == "gap" else "val_accuracy"
+    selection = select_best(results, chosen, rules)
+    finals = select_finals(results, rules) if rules.finals else []
+    final_runs = [run for choice in finals for run in results if run.phase == "final" and run.configuration ==
+                  choice.configuration + " (final)"]
     final = next((r for r in results if r.phase == "final"), None)
-    findings = study_findings(results, comparisons + gaps, selection, final)
-    return StudyAnalysis(record.name, result_rows(store.runs(record.name)), results, comparisons, gaps,
-                         selection, final, findings)
+    findings = study_findings(results, comparisons + gaps, selection, final,
+                              record.setting("evaluate", "validate_on") == "test")
+    return StudyAnalysis(record.name, result_rows(store.runs(record.name), store.epochs), results, comparisons, gaps,
+                         selection, final, findings, finals, final_runs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from cnnlab.analysis.comparisons import fold_correction
 from cnnlab.analysis.statistics import mean_interval
@@ -40,6 +40,14 @@ class ResultRow:
     val_loss: Optional[float] = None
     test_loss: Optional[float] = None
     gap: Optional[float] = None  # train - val accuracy of the final weights
+    # The highest accuracy of any epoch (study B's table), mean over the finished runs; the train
+    # one needs the runs' epoch rows, so it stays None where result_rows was not given them.
+    best_train_accuracy: Optional[float] = None
+    best_val_accuracy: Optional[float] = None
+    conv_layers: Optional[int] = None  # in the configuration's model (a variant may remove layers)
+    # The kernel penalty of the last epoch, mean over the finished runs (what a Keras loss adds);
+    # None where result_rows was not given the epoch rows.
+    penalty: Optional[float] = None
     run_ids: list[str] = field(default_factory=list)
     phase: str = "select"
     # 95% t-interval (low, high) per metric over the finished repeats/folds; absent for one run.
@@ -56,8 +64,37 @@ def _mean(values: Sequence[Optional[float]]) -> Optional[float]:
 
 
 
-def result_rows(runs: Sequence[RunRecord]) -> list[ResultRow]:
-    """Group runs by configuration and average what finished; best validation accuracy first."""
+EpochRows = Callable[[str], Sequence[Mapping[str, Any]]]  # run id -> its per-epoch metrics (Store.epochs)
+
+
+def conv_layer_count(config: Optional[Mapping[str, Any]]) -> Optional[int]:
+    """How many conv layers a run's model has: its configuration's layer list holds the base
+    layers less any a variant removed (variants insert no conv layer), one-key items."""
+    layers = (config or {}).get("layers")
+    if not isinstance(layers, list):
+        return None
+    return sum(1 for item in layers if isinstance(item, Mapping) and "conv" in item)
+
+
+def add_epoch_bests(rows: Sequence[ResultRow], runs: Sequence[RunRecord], epochs: EpochRows) -> None:
+    """Set each row's best train accuracy over epochs, and its last epoch's penalty, from its finished
+    runs' epoch rows."""
+    by_id = {run.id: run for run in runs}
+    for row in rows:
+        bests, penalties = [], []
+        for run_id in row.run_ids:
+            if run_id in by_id and by_id[run_id].done:
+                history = epochs(run_id)
+                values = [e.get("train_accuracy") for e in history]
+                bests.append(max((v for v in values if v is not None and math.isfinite(v)), default=None))
+                penalties.append(history[-1].get("penalty") if history else None)
+        row.best_train_accuracy = _mean(bests)
+        row.penalty = _mean(penalties)
+
+
+def result_rows(runs: Sequence[RunRecord], epochs: Optional[EpochRows] = None) -> list[ResultRow]:
+    """Group runs by configuration and average what finished; best validation accuracy first.
+    ``epochs`` (``store.epochs``) gives each row its best train accuracy over epochs."""
     groups: dict[str, list[RunRecord]] = {}
     for run in runs:
         key = json.dumps([run.architecture, run.variant, run.sweep, run.phase], sort_keys=True, default=str)
@@ -75,6 +112,7 @@ def result_rows(runs: Sequence[RunRecord]) -> list[ResultRow]:
             sweep=first.sweep or {}, runs=len(members), done=len(done), statuses=statuses,
             params_total=first.params_total, params_trainable=first.params_trainable,
             params_non_trainable=first.params_non_trainable, run_ids=[r.id for r in members],
+            conv_layers=conv_layer_count(first.config),
         )
         row.phase = first.phase
         if done:
@@ -87,9 +125,12 @@ def result_rows(runs: Sequence[RunRecord]) -> list[ResultRow]:
                     row.ci[name] = (interval.low, interval.high)
             row.best_epoch = _mean([r.best_epoch + 1 if r.best_epoch is not None else None for r in done])
             row.epochs = _mean([r.epochs_done for r in done])
+            row.best_val_accuracy = _mean([r.best_val_accuracy for r in done])
             if row.train_accuracy is not None and row.val_accuracy is not None:
                 row.gap = row.train_accuracy - row.val_accuracy
         rows.append(row)
+    if epochs is not None:
+        add_epoch_bests(rows, runs, epochs)
     rows.sort(key=lambda r: (r.phase != "select", r.val_accuracy is None, -(r.val_accuracy or 0.0), -(r.train_accuracy or 0.0)))
     return rows
 
@@ -139,14 +180,18 @@ def result_cells(row: ResultRow) -> list[str]:
     ]
 
 
-def format_results(rows: list[ResultRow], title: str = "") -> str:
-    """A fixed-width text table (for terminals, logs and golden tests)."""
+def format_results(rows: list[ResultRow], title: str = "", validated_on_test: bool = False) -> str:
+    """A fixed-width text table (for terminals, logs and golden tests); ``validated_on_test``: the
+    study's validation data was its test split (evaluate.validate_on: test), and the note says so."""
     lines = ([title] if title else []) + text_table(RESULT_COLUMNS, [result_cells(row) for row in rows])
     notes = ["Sorted by validation accuracy"]
     if any(row.ci for row in rows):
         notes.append("accuracies are means ± the half-width of a 95% t-interval over seeds (corrected resampled t "
                      "over folds), or the interval itself where 0-100% clips it")
-    if any(row.test_accuracy is not None for row in rows):
+    if validated_on_test:
+        notes.append("validation = the test split (evaluate.validate_on: test), so every choice saw the test "
+                     "numbers: they are optimistic")
+    elif any(row.test_accuracy is not None for row in rows):
         notes.append("test numbers are never used to choose")
     lines.append("; ".join(notes) + ".")
     return "\n".join(lines)

@@ -15,7 +15,8 @@ DESCRIPTION = (
     "Write the interpretation figures of one finished run as PNG (or SVG, PDF) files and print each path: filters, feature "
     "maps (with the input's preprocessing), weight and bias histograms (overlaid across the variants of the "
     "architecture), saliency and guided backpropagation (per class, and per unit of a layer), top-activating "
-    "patches traced back through the exact receptive field, classified examples, and the confusion matrix with "
+    "patches traced back through the exact receptive field (per neuron, and grouped by the class each neuron responds "
+    "to), classified examples, and the confusion matrix with "
     "each class's precision, recall and F1 (top-5 accuracy past 10 classes). Without --what, the study's explain: "
     "section decides (default: filters,maps,hist,examples). --figures svg or pdf writes vector files for a paper."
 )
@@ -41,12 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="a configuration as 'cnnlab ls' labels it (e.g. A3/batchnorm): its median repeat "
                        "on the selection metric (its final retrain, for a '(final)' label)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--image", type=Path, metavar="FILE", help="an image file (PNG, JPEG) to feed, resized to the model's input")
+    source.add_argument("--image", type=Path, metavar="FILE",
+                        help="an image file (PNG, JPEG), or sample:china / sample:flower (scikit-learn's two photos), "
+                        "to feed, resized to the model's input")
     source.add_argument("--index", metavar="SPLIT:I", help="a dataset image, e.g. test:3 (default: the spec's, else test:0)")
     parser.add_argument("--layers", nargs="+", metavar="LAYER",
-                        help="layers for filters, feature maps and neurons (e.g. conv1 maxpool1 conv2; 'all' for every layer)")
+                        help="layers for filters, feature maps and neurons, by name or 1-based position in the run's "
+                        "model (e.g. conv1 maxpool1 conv2, or 1 2 3 4; -1 is the last; 'all' for every layer)")
     parser.add_argument("--what", metavar="LIST",
-                        help="comma list of: filters,maps,hist,saliency,guided,patches,examples,confusion")
+                        help="comma list of: filters,maps,hist,saliency,guided,patches,examples,confusion (patches: "
+                        "per neuron, and by class)")
     parser.add_argument("--figures", choices=["png", "svg", "pdf"], default="png",
                         help="the file format: png (default), or svg or pdf (vector, for a paper)")
     parser.add_argument("--out", type=Path, metavar="FOLDER", help="where to write (default: DIR/explain/<run id>/)")

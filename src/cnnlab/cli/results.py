@@ -60,15 +60,17 @@ def command_ls(args: argparse.Namespace) -> int:
         study = store.study(args.study)
         runs = store.runs(study.name, damaged=damaged)
         earlier = store.runs(study.name, earlier=True, damaged=damaged)
+        rows = [] if args.runs else result_rows(runs, store.epochs)
     fmt = table_format(args)
     if args.runs:
         _print_runs(runs + (earlier if args.all else []), fmt, counted={run.id for run in runs})
     elif fmt == "json":
-        print_json([row.to_dict() for row in result_rows(runs)])
+        print_json([row.to_dict() for row in rows])
     elif fmt != "table":
-        _print_results(result_rows(runs), fmt, study.name)
+        _print_results(rows, fmt, study.name)
     else:
-        print(format_results(result_rows(runs), title=f"Study '{study.name}' in {args.folder}: {len(runs)} runs"))
+        print(format_results(rows, title=f"Study '{study.name}' in {args.folder}: {len(runs)} runs",
+                             validated_on_test=study.setting("evaluate", "validate_on") == "test"))
         if earlier and args.all:
             print(f"\nRuns of earlier versions of the study, not counted above ({len(earlier)}):")
             _print_runs(earlier, "table", counted=set())

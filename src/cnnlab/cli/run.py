@@ -31,7 +31,7 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
     run.add_argument("spec", type=Path, help="the study file (YAML)")
     run.add_argument("--out", type=Path, help="output folder (default: runs/<study name>)")
     run.add_argument("--data-dir", type=Path, help="where dataset files are (default: $CNNLAB_DATA, then the user cache)")
-    run.add_argument("--epochs", type=positive, help="override train.epochs (changes the runs' identity)")
+    run.add_argument("--epochs", type=positive, help="every run's epochs, a variant's own and the finals' evaluate.final_epochs too: a quick trial (changes the runs' identity; a sweep over train.epochs still wins)")
     run.add_argument("--precision", choices=["fp32", "bf16"],
                      help="override train.precision: bf16 autocast is about 1.5-2x faster on CPUs with bf16 "
                      "instructions (AVX512-BF16, AMX) and on recent GPUs (changes the runs' identity)")
@@ -100,7 +100,8 @@ def _command_run(args: argparse.Namespace) -> int:
                        precision=args.precision, force=args.force, threads=args.threads, workers=args.workers,
                        executor=args.executor, address=args.address, gpus_per_run=args.gpus_per_run, progress=progress)
     outcome = result.outcome
-    print(format_results(result.rows, title=f"Results ({outcome.describe()}) in {result.folder}"))
+    print(format_results(result.rows, title=f"Results ({outcome.describe()}) in {result.folder}",
+                         validated_on_test=any(config.validate_on_test for config in result.plan)))
     if result.earlier_runs:
         print("\n" + earlier_runs_note(result.earlier_runs, result.folder))
     if not outcome.interrupted and any(row.done for row in result.rows) and not args.no_report:

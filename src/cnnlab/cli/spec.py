@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,21 +69,75 @@ def command_spec(args: argparse.Namespace) -> int:
         print_json({"study": study.name, "runs": [{"id": c.run_id, **c.model_dump(mode="json")} for c in plan],
                     "problems": problems})
         return 1 if problems else 0
-    sweep = len(plan) // max(len(study.architectures) * len(study.variants) * study.repeats * max(study.evaluate.kfold, 1), 1)
-    print(f"Study '{study.name}': {len(plan)} runs = {len(study.architectures)} architectures x "
-          f"{len(study.variants)} variants x {sweep} sweep points x {study.repeats} repeats"
-          + (f" x {study.evaluate.kfold} folds" if study.evaluate.kfold else ""))
+    for line in plan_lines(study, plan):
+        print(line)
     print(f"dataset {study.dataset.name}, {study.train.epochs} epochs, batch {study.train.batch_size}, "
           f"optimizer {study.train.optimizer.name} lr {study.train.optimizer.lr}")
     for number, config in enumerate(plan, start=1):
         fold = "" if config.fold is None else f" fold {config.fold}"
-        print(f"{number:>4}  {config.run_id}  {config.label}  repeat {config.repeat}{fold}  seed {config.seed}")
+        own = f"  ({config.train.epochs} epochs)" if config.train.epochs != study.train.epochs else ""
+        print(f"{number:>4}  {config.run_id}  {config.label}  repeat {config.repeat}{fold}  seed {config.seed}{own}")
+    for line in finals_lines(study):
+        print(line)
     if problems:
         print(f"{len(problems)} configuration(s) cannot be built; 'cnnlab run' refuses the study until they are "
               "fixed:", file=sys.stderr)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _count(amount: int, word: str) -> str:
+    return f"{amount:,} {word}" + ("" if amount == 1 else "s")
+
+
+def plan_lines(study: Any, plan: list) -> list[str]:
+    """What the plan holds, counted: configurations x repeats (x folds), the k-fold experiment, the finals."""
+    selected = [c for c in plan if c.phase == "select"]
+    experiment = [c for c in plan if c.phase == "kfold"]
+    configurations = len({c.config_key for c in selected})
+    points = len({json.dumps(c.sweep, sort_keys=True, default=str) for c in selected})
+    folds = f" x {study.evaluate.folds} folds" if study.evaluate.folds else ""
+    every = len(study.architectures) * len(study.variants) * points
+    counts = (f"{_count(len(study.architectures), 'architecture')}, {_count(len(study.variants), 'variant')}, "
+              f"{_count(points, 'sweep point')}")
+    if configurations != every:
+        counts += f"; the variants' scopes keep {configurations} of the {every} combinations"
+    lines = [f"Study '{study.name}': {_count(len(plan), 'run')}: {_count(configurations, 'configuration')} x "
+             f"{_count(study.repeats, 'repeat')}{folds} ({counts})"]
+    if experiment:
+        names = ", ".join(dict.fromkeys(c.label for c in experiment))
+        lines.append(f"  plus {_count(len(experiment), 'run')} of the k-fold experiment ({study.evaluate.kfold_experiment.folds} "
+                     f"folds x {_count(study.repeats, 'repeat')} of {names}); the fixed split alone is used for selection")
+    if study.evaluate.validate_on == "test":
+        lines.append("  validation on the TEST split (evaluate.validate_on: test): every choice sees the test split, "
+                     "so its numbers are optimistic")
+    return lines
+
+
+def finals_lines(study: Any) -> list[str]:
+    """The finals the study adds once the plan has run (chosen on validation, so not listed by id)."""
+    evaluate = study.evaluate
+    rules = evaluate.final_rules()
+    if not rules:
+        return []
+    epochs = (f"{evaluate.final_epochs} epochs" if isinstance(evaluate.final_epochs, int)
+              else "the mean best epoch of its runs")
+    data = "train+val" if evaluate.retrain_on == "train+val" else "the training split"
+    curves = ", measuring the test split after every epoch" if evaluate.test_curves else ", measuring the test split once"
+    lines = [f"then {_count(len(rules), 'final')}, each retrained on {data} for {epochs}{curves}:"]
+    constraint = evaluate.constraint
+    limits = [] if constraint is None else [f"{name} <= {value:g}" for name, value in
+                                            (("parameters", constraint.max_params),
+                                             ("training seconds", constraint.max_train_seconds)) if value is not None]
+    among = f" among configurations with {' and '.join(limits)}" if limits else ""
+    for number, metric in enumerate(rules, start=1):
+        way = "smallest train-validation gap" if metric == "gap" else f"best {metric}"
+        lines.append(f"  final {number}: the {way}{among}" + (" not chosen before" if number > 1 else ""))
+    excluded = [name for name, variant in study.variants.items() if not variant.candidate]
+    if excluded:
+        lines.append(f"  never chosen (candidate: false): {', '.join(excluded)}")
+    return lines
 
 
 def command_summary(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 ``run_study`` (the API and ``cnnlab run``) is a thin call into ``conduct``; this module holds
 the protocol itself, so every executor and every caller follows the same steps in the same
 order. The test split is read by nothing that chooses: selection reads validation metrics only,
-and with ``evaluate.retrain_on: train+val`` only the final retrain measures the test split.
+and with ``evaluate.retrain_on`` set only the finals measure the test split (after every epoch
+with ``evaluate.test_curves``, for the report's curves alone). The one exception is
+``evaluate.validate_on: test``, which the spec must ask for and the report warns about.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from cnnlab.analysis.comparisons import run_results
-from cnnlab.analysis.selection import final_config, select_best
+from cnnlab.analysis.selection import SelectionRules, final_config, select_finals
 from cnnlab.analysis.tables import ResultRow, result_rows
 from cnnlab.data import DataCache
 from cnnlab.errors import SpecError, StoreError
@@ -82,6 +84,9 @@ def conduct(
     if limit_train is not None and limit_train < 1:
         raise SpecError(f"limit_train must be at least 1; found {limit_train}")
     plan = expand(study, epochs=epochs, limit_train=limit_train, precision=precision)
+    if epochs is not None and isinstance(study.evaluate.final_epochs, int):
+        # --epochs shortens the finals too (a trial run); their mean-best-epoch rule is short already.
+        study = study.model_copy(update={"evaluate": study.evaluate.model_copy(update={"final_epochs": epochs})})
     folder = Path(out) if out is not None else default_output(study)
     progress = progress or StudyProgress()
     if settings.executor == "ray":
@@ -104,13 +109,16 @@ def conduct(
 
         try:
             outcome = execute(plan, settings.force)
-            if study.evaluate.retrain_on == "train+val" and not outcome.interrupted:
-                final = _final_retrain(store, study, plan)
-                if final is not None:
-                    progress.message(f"Retraining the best configuration on train+val: {final.label}, "
-                                     f"{final.train.epochs} epochs; then measuring the test split once")
-                    outcome.merge(execute(plan + [final], False))
-                    plan = plan + [final]
+            if study.evaluate.retrain_on != "none" and not outcome.interrupted:
+                finals = _finals(store, study, plan)
+                for final in finals:
+                    progress.message(f"Final: retraining {final.label.removesuffix(' (final)')} on "
+                                     f"{study.evaluate.retrain_on}, {final.train.epochs} epochs; then measuring the "
+                                     "test split" + (" after every epoch (never read by any choice)"
+                                                     if final.test_curve else " once"))
+                if finals:
+                    outcome.merge(execute(plan + finals, False))
+                    plan = plan + finals
                     store.set_plan(study.name, [config.run_id for config in plan])
         finally:
             store.add_wall_time(study.name, time.perf_counter() - started)
@@ -145,7 +153,8 @@ def _execute(configs: list[RunConfig], store: Store, cache: DataCache, progress:
                          workers=settings.workers)
 
 
-def _final_retrain(store: Store, study: Study, plan: list[RunConfig]) -> Optional[RunConfig]:
-    """The retrain of the configuration selected on validation (None when nothing finished)."""
-    selection = select_best(run_results(store, study.name), study.evaluate.select)
-    return final_config(selection, plan) if selection is not None else None
+def _finals(store: Store, study: Study, plan: list[RunConfig]) -> list[RunConfig]:
+    """The retrains of the configurations the spec's rules choose on validation (none when nothing finished)."""
+    rules = SelectionRules.from_spec(study.model_dump(mode="json"))
+    return [final_config(selection, plan, study.evaluate.retrain_on, study.evaluate.test_curves)
+            for selection in select_finals(run_results(store, study.name), rules)]

@@ -115,8 +115,11 @@ def train_run(
                           or threads_for(checked.step_flops * min(config.train.batch_size, len(train))))
         built = build_resolved(checked.resolved, splits.input_shape, splits.num_classes, init=config.train.init,
                                generator_seed=config.seed, infos=checked.layers)
-        data = TrainData(train, splits.val, splits.test if config.evaluate_test else None,
-                         Normalizer(scale, shift), list(config.dataset.augment))
+        # evaluate.validate_on: test (study C): the test split is the validation data, and the report says
+        # that every choice made on it saw the test split.
+        val = splits.test if config.validate_on_test else splits.val
+        data = TrainData(train, val, splits.test if config.evaluate_test else None,
+                         Normalizer(scale, shift), list(config.dataset.augment), test_each_epoch=config.test_curve)
         trainer = Trainer(built, data, config.train, config.seed, device,
                           callbacks=[_EventCallback(emit, run_id, attempt)])
         if resume is not None:
@@ -125,7 +128,7 @@ def train_run(
             "params_total": built.total_params, "params_trainable": built.trainable_params,
             "params_non_trainable": built.non_trainable_params,
             "split_hash": split_hash(splits, train, config),
-            "split_sizes": {**splits.sizes, "train": len(train)},
+            "split_sizes": {**splits.sizes, "train": len(train), "val": len(val) if val is not None else 0},
             "input_shape": list(splits.input_shape), "class_names": list(splits.class_names),
             "code_version": code_version(), "environment": environment(device),
         }

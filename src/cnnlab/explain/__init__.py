@@ -18,7 +18,9 @@ from cnnlab.explain.activations import (
     TopActivations, evaluating, feature_maps, named_layer, recording, top_activations,
 )
 from cnnlab.explain.attribution import guided_backprop, neuron_guided_backprop, neuron_saliency, saliency, unit_selector
-from cnnlab.explain.images import InputImage, load_image_file, parse_index
+from cnnlab.explain.byclass import NeuronsByClass, neurons_by_class
+from cnnlab.explain.images import InputImage, load_image_file, load_input_image, load_sample_image, parse_index
+from cnnlab.explain.picks import LayerPickError, resolve_layer, resolve_layers
 from cnnlab.explain.receptive import Crop, ReceptiveField, crop, receptive_field, receptive_fields
 from cnnlab.explain.runs import ExplainedRun, best_run, load_run, resolve_run_id
 from cnnlab.explain.weights import NEAR_ZERO, LayerWeights, filters, weight_histograms
@@ -28,9 +30,11 @@ from cnnlab.explain.figures import (
 from cnnlab.figures import Figure  # the figure kit's, re-exported: what every explain figure is
 
 __all__ = [
-    "Crop", "DEFAULT_WHAT", "ExplainedRun", "Figure", "InputImage", "LayerWeights", "NEAR_ZERO", "ReceptiveField",
-    "TopActivations", "WHAT", "best_run", "crop", "default_folder", "evaluating", "explain_figures", "explain_run",
-    "feature_maps", "filters", "guided_backprop", "iter_figures", "load_image_file", "load_run", "named_layer",
-    "neuron_guided_backprop", "neuron_saliency", "parse_index", "parse_what", "receptive_field", "receptive_fields",
-    "recording", "resolve_run_id", "saliency", "top_activations", "unit_selector", "weight_histograms",
+    "Crop", "DEFAULT_WHAT", "ExplainedRun", "Figure", "InputImage", "LayerPickError", "LayerWeights", "NEAR_ZERO",
+    "NeuronsByClass", "ReceptiveField", "TopActivations", "WHAT", "best_run", "crop", "default_folder", "evaluating",
+    "explain_figures", "explain_run", "feature_maps", "filters", "guided_backprop", "iter_figures", "load_image_file",
+    "load_input_image", "load_run", "load_sample_image", "named_layer", "neuron_guided_backprop", "neuron_saliency",
+    "neurons_by_class", "parse_index", "parse_what", "receptive_field", "receptive_fields", "recording",
+    "resolve_layer", "resolve_layers", "resolve_run_id", "saliency", "top_activations", "unit_selector",
+    "weight_histograms",
 ]

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from cnnlab.explain.activations import TopActivations
-from cnnlab.explain.images import InputImage
+from cnnlab.explain.byclass import NeuronsByClass, class_rule
+from cnnlab.explain.images import InputImage, is_sample
 from cnnlab.explain.receptive import Crop, ReceptiveField
 from cnnlab.figures import (
     NEUTRAL, Cell, ExampleRow, Figure, Panel, Scale, colormap_rgb, compose, draw_examples, excluding, first, image_rgb,
@@ -76,11 +77,12 @@ def _filter_cells(views: np.ndarray, indices: Sequence[int], peak: float, normal
 
 
 def draw_filters(kernels, layer: str, channel: Optional[int] = None, indices: Optional[Sequence[int]] = None,
-                 name: Optional[str] = None) -> Figure:
+                 name: Optional[str] = None, note: str = "") -> Figure:
     """A conv layer's kernels as a grid (8x8 for 64), raw and min-max normalized per filter.
 
     RGB-input kernels are drawn in colour; deeper ones as the mean over their input channels,
-    or one input channel (``channel``). Raw tiles share one scale centred on grey (0).
+    or one input channel (``channel``). Raw tiles share one scale centred on grey (0). ``note``
+    (layers asked for but not drawn, and why) ends the caption.
     """
     weights = _numpy(kernels)
     chosen = list(range(len(weights))) if indices is None else [int(i) for i in indices]
@@ -97,7 +99,7 @@ def draw_filters(kernels, layer: str, channel: Optional[int] = None, indices: Op
     subtitle = (f"Kernels of {layer} ({weights.shape[0]} filters x {weights.shape[1]} input channels x {size}); "
                 f"each tile shows {what}; the number above a tile is the filter index. Left: raw values on one "
                 f"scale for the layer (grey = 0, white = +{peak:.3g}, black = -{peak:.3g}); right: each filter "
-                f"min-max normalized on its own.")
+                f"min-max normalized on its own." + (f" Not shown: {note}." if note else ""))
     return compose(name or f"filters_{layer}", title, subtitle, [raw, normalized], subtitle=subtitle)
 
 
@@ -129,8 +131,9 @@ def draw_filter_comparison(kernels_by_layer: dict[str, object], last: int = 8, c
 
 
 def draw_input(item: InputImage, x, normalize: str, prediction: Sequence[tuple[str, float]] = (),
-               class_names: Sequence[str] = (), name: str = "input") -> Figure:
-    """The input as read, as the model's uint8 input, and normalized, with the steps between them."""
+               class_names: Sequence[str] = (), name: str = "input", note: str = "") -> Figure:
+    """The input as read, as the model's uint8 input, and normalized, with the steps between them;
+    ``note`` (what was asked but could not be shown) ends the caption."""
     model_input = _numpy(x)[0]
     panels = []
     steps = list(item.steps)
@@ -139,7 +142,7 @@ def draw_input(item: InputImage, x, normalize: str, prediction: Sequence[tuple[s
         shrink = max(1, math.ceil(max(original.shape[:2]) / 192))
         width, height = item.original_size or original.shape[1::-1]
         panels.append(Panel([Cell(original[::shrink, ::shrink], f"{width}x{height} as read", "original")], 1,
-                            tile=192, title="original file"))
+                            tile=192, title="original photo" if is_sample(item.source) else "original file"))
     channels, height, width = item.image.shape
     kind = "grayscale" if channels == 1 else "RGB"
     panels.append(Panel([Cell(image_rgb(item.image), f"{width}x{height} {kind}, uint8", "model input")], 1,
@@ -155,12 +158,12 @@ def draw_input(item: InputImage, x, normalize: str, prediction: Sequence[tuple[s
         "gray", low, high, "model input value (each colour channel)")
     panels.append(Panel([Cell(shown, f"values {low:.3g} to {high:.3g}", "normalized")], 1, tile=192,
                         title=f"normalized: {rule}", scale=scale))
-    where = f"file {item.source}" if item.original is not None else f"dataset image {item.source}"
+    where = item.origin
     if item.label is not None and class_names:
         where += f", true class {class_names[item.label]}"
     guess = ", ".join(f"{label} {100 * p:.1f}%" for label, p in prediction)
     subtitle = (f"Input: {where}. " + (f"Preprocessing: {'; '.join(steps)}. " if steps else "")
-                + (f"Predicted: {guess}." if guess else ""))
+                + (f"Predicted: {guess}." if guess else "") + (f" Not shown: {note}." if note else ""))
     return compose(name, f"Input {item.name}", subtitle, panels, subtitle=subtitle)
 
 
@@ -231,6 +234,37 @@ def draw_patches(top: TopActivations, crops: list[list[Crop]], field: ReceptiveF
                 f"{field.size[1]} input pixels (jump {field.jump[0]}, start {field.start[0]:g}). Above each "
                 f"patch: the activation, then split:index (row, col of the unit). Grey: outside the image.")
     return compose(name or f"patches_{layer}", title, subtitle, [panel], subtitle=subtitle)
+
+
+def draw_patches_by_class(grouped: NeuronsByClass, top: TopActivations, crops: list[list[Crop]],
+                          field: ReceptiveField, split: str, class_names: Sequence[str],
+                          name: Optional[str] = None) -> Figure:
+    """One row per class: the neurons of the layer that class excites most (``byclass``'s rule), each
+    shown by its strongest top patch of that class; ``crops`` follow ``grouped.rows``."""
+    width = max([len(row) for row in grouped.rows] + [1])
+    cells, labels = [], []
+    for c, (row, row_crops) in enumerate(zip(grouped.rows, crops)):
+        for neuron, patch in zip(row, row_crops):
+            value, image, r, col = top.rank(neuron.row)[neuron.rank]
+            cells.append(Cell(image_rgb(patch.padded(round(NEUTRAL * 255))),
+                              f"ch {neuron.channel}: {neuron.count}/{grouped.k}\n{split}:{image} {value:.3g}",
+                              f"class {c} channel {neuron.channel}"))
+        cells += [Cell(None)] * (width - len(row))
+        total = grouped.totals[c]
+        count = f"{len(row)} of {total}" if total > len(row) else f"{total or 'no'}"
+        labels.append(f"{class_names[c]}: {count} neuron{'' if total == 1 else 's'}")
+    layer = grouped.layer
+    panel = Panel(cells, width, tile=64, row_labels=labels)
+    title = f"Neurons of {layer} by the class they respond to ({split} split)"
+    dead = (f" {len(grouped.flat)} neuron(s) with all top activations equal, in no row: channel(s) "
+            f"{', '.join(map(str, grouped.flat))}." if grouped.flat else "")
+    subtitle = (f"One row per class (the row label: the class and how many of the {len(top.channels)} neurons of "
+                f"{layer} are its). Rule: {class_rule(grouped.k)}.{dead} In a row, neurons with more of the class among "
+                f"their top images first, then the stronger; each tile is the neuron's strongest patch among its "
+                f"top images of that class, cropped to the unit's {field.size[0]}x{field.size[1]} receptive field. "
+                f"Above each: channel, how many of its top {grouped.k} {split} images carry the class, then "
+                f"split:index and the activation. Grey: outside the image.")
+    return compose(name or f"patches_by_class_{layer}", title, subtitle, [panel], subtitle=subtitle)
 
 
 def draw_unit_attributions(top: TopActivations, crops: list[list[Crop]], field: ReceptiveField, split: str,

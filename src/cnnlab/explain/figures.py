@@ -6,29 +6,30 @@ them as PNG (or SVG, PDF) files (the CLI). What is drawn, and from which layers 
 - ``filters``: the layers of ``layers`` that are conv layers, else the spec's ``filters``, else the
   first conv layer; with two or more layers also "the last 8 filters of X vs Y".
 - ``maps``: ``layers`` (``all``: every layer), else the spec's ``feature_maps.layers``, else every
-  conv layer; for ``image``/``index``, else the spec's ``feature_maps.image``, else test:0
-  (val:0 without a test split); plus the input figure (original, model input, normalized).
+  conv layer; for ``image``/``index``, else the spec's ``feature_maps.image`` (split:index, a file
+  or ``sample:china``/``sample:flower``), else test:0 (val:0 without a test split); plus the input
+  figure (original, model input, normalized).
 - ``hist``: this run's weight and bias histograms, and, when the study has other variants of
   the same architecture (same sweep point, repeat, fold and phase), their overlay.
 - ``saliency`` / ``guided``: for the input above, each class of the spec's ``saliency`` list (else
   the 3 most probable classes); plus, per neuron layer, the same method for one unit of each
   chosen channel on its top images (matching the patches figure).
-- ``patches``: per neuron layer, the top-k patches of the chosen channels.
+- ``patches``: per neuron layer, the top-k patches of the chosen channels, and every channel grouped
+  by the class most of its top-k images carry, one row per class (``byclass``).
 - ``examples``: the run's stored correct / wrong / most confidently wrong images.
 - ``confusion``: the run's confusion matrix (test split, else validation) from its stored
   predictions, each class's precision, recall and F1 beside it, top-5 past 10 classes.
 
-Neuron layers are the spatial layers in ``layers``, else the spec's ``guided_backprop.layer``
-(saliency, guided) or ``top_patches.layer`` (patches), else the last conv layer (``layers=["all"]``
-counts for filters and maps only). The chosen channels are the ``neurons`` (default 10) whose
-best activation over the split (default test) is highest, strongest first, each with its top
-``k`` (default 9) images; one streaming pass per layer and setting serves patches, guided and saliency.
+Layers are picked by name, by 1-based position in the run's model, or per architecture (``picks``:
+one resolver for ``layers`` and every spec setting). A pick the run's model cannot honour is a note
+in the caption of the first figure of its kind (maps: the input figure, drawn even when no layer
+is left; filters: the first filters figure), and an error only when nothing is left to draw.
+Neuron layers and channels (patches, guided, saliency): see ``neurons``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
@@ -36,23 +37,23 @@ import torch
 
 from cnnlab.errors import CnnlabError, DataError, ModelError, SpecError
 from cnnlab.explain import attribution, charts, draw
-from cnnlab.explain.activations import TopActivations, feature_maps, top_activations
+from cnnlab.explain.activations import feature_maps
 from cnnlab.explain.confusion import confusion_figure, run_confusion
-from cnnlab.explain.images import InputImage, looks_like_index
-from cnnlab.explain.receptive import crop, receptive_field
+from cnnlab.explain.context import FigureContext
+from cnnlab.explain.images import is_sample
+from cnnlab.explain.neurons import patches, unit_figures
+from cnnlab.explain.picks import LayerPickError, resolve_layer, resolve_layers
 from cnnlab.explain.runs import ExplainedRun, load_run
 from cnnlab.explain.weights import filters, weight_histograms
 from cnnlab.figures import Figure, colour_for
 from cnnlab.figures.vector import keeping
 from cnnlab.fsutil import write_bytes_atomic
 from cnnlab.registry import did_you_mean
-from cnnlab.spec.study import Neurons
 from cnnlab.store import Store
 
 WHAT = ("filters", "maps", "hist", "saliency", "guided", "patches", "examples", "confusion")
 DEFAULT_WHAT = ("filters", "maps", "hist", "examples")
 COMPARE_LAST = 8  # "the last N filters of layer X vs layer Y"
-SCAN_BATCH = 256
 
 
 def parse_what(what: Optional[str | Sequence[str]]) -> Optional[list[str]]:
@@ -78,45 +79,14 @@ def spec_what(run: ExplainedRun) -> list[str]:
     return asked or list(DEFAULT_WHAT)
 
 
-@dataclass
-class _Context:
-    """One call's run, choices and caches (the input, its tensor, the split scans)."""
-
-    run: ExplainedRun
-    layers: Optional[list[str]]
-    image: Optional[Path]
-    index: Optional[str]
-    _input: Optional[tuple[InputImage, torch.Tensor]] = None
-    _scans: dict = field(default_factory=dict)
-
-    def input(self) -> tuple[InputImage, torch.Tensor]:
-        if self._input is None:
-            image, index = self.image, self.index
-            if image is None and index is None and self.run.explain.feature_maps is not None:
-                spec_image = self.run.explain.feature_maps.image
-                if looks_like_index(spec_image):
-                    index = spec_image
-                else:  # a file: as written, else beside the study file
-                    image = Path(spec_image)
-                    folder = self.run.spec_folder
-                    if not image.is_absolute() and not image.exists() and folder is not None:
-                        image = folder / image
-            item = self.run.input(index=index, image=image)
-            self._input = (item, self.run.model_input(item.image))
-        return self._input
-
-    def spatial_layers(self) -> list[str]:
-        return [info.name for info in self.run.built.layers if len(info.output_shape) == 3]
-
-    def conv_layers(self) -> list[str]:
-        return [info.name for info in self.run.built.layers if info.kind == "conv"]
-
-
 def iter_figures(run: ExplainedRun, *, what: Optional[str | Sequence[str]] = None,
-                 layers: Optional[Sequence[str]] = None, image: Optional[str | Path] = None,
+                 layers: Optional[Sequence[str | int]] = None, image: Optional[str | Path] = None,
                  index: Optional[str] = None, store: Optional[Store] = None,
                  on_error: Optional[Callable[[str, CnnlabError], None]] = None) -> Iterator[Figure]:
     """Yield the run's explain figures one by one (see the module doc for what and where from).
+
+    ``layers`` are names or 1-based positions in the run's model ("3" too; -1 the last); one that
+    the model lacks is an error before any work, as with the command line's ``--layers``.
 
     With ``on_error``, a figure that cannot be made (a dataset not available, a layer without
     the needed output) is reported to it and skipped; without, the error is raised.
@@ -124,11 +94,13 @@ def iter_figures(run: ExplainedRun, *, what: Optional[str | Sequence[str]] = Non
     chosen = parse_what(what) or spec_what(run)
     names = [str(name) for name in layers] if layers else None
     if names and names != ["all"]:
+        names = list(dict.fromkeys(resolve_layer(run, pick, "layers") for pick in layers))
         for name in names:
             run.built.info(name)  # did-you-mean before any work
-    context = _Context(run, names, Path(image) if image is not None else None, index)
+    source = image if image is None or is_sample(image) else Path(image)
+    context = FigureContext(run, names, source, index)
     makers = {"filters": _filters, "maps": _maps, "hist": _histograms, "saliency": _saliency,
-              "guided": _guided, "patches": _patches, "examples": _examples, "confusion": _confusion}
+              "guided": _guided, "patches": patches, "examples": _examples, "confusion": _confusion}
     for item in chosen:
         try:
             yield from makers[item](context, store)
@@ -139,7 +111,7 @@ def iter_figures(run: ExplainedRun, *, what: Optional[str | Sequence[str]] = Non
 
 
 def explain_figures(store: Store | str | Path, run_id: str, *, what: Optional[str | Sequence[str]] = None,
-                    layers: Optional[Sequence[str]] = None, image: Optional[str | Path] = None,
+                    layers: Optional[Sequence[str | int]] = None, image: Optional[str | Path] = None,
                     index: Optional[str] = None, data_dir: Optional[str | Path] = None,
                     on_error: Optional[Callable[[str, CnnlabError], None]] = None,
                     device: Optional[str] = None) -> list[Figure]:
@@ -170,7 +142,7 @@ def default_folder(store: Store, run_id: str) -> Path:
 
 
 def explain_run(store: Store | str | Path, run_id: str, *, what: Optional[str | Sequence[str]] = None,
-                layers: Optional[Sequence[str]] = None, image: Optional[str | Path] = None,
+                layers: Optional[Sequence[str | int]] = None, image: Optional[str | Path] = None,
                 index: Optional[str] = None, out_folder: Optional[str | Path] = None,
                 data_dir: Optional[str | Path] = None, on_written: Optional[Callable[[Path], None]] = None,
                 on_error: Optional[Callable[[str, CnnlabError], None]] = None,
@@ -199,8 +171,8 @@ def explain_run(store: Store | str | Path, run_id: str, *, what: Optional[str | 
 # ---------------------------------------------------------------- one maker per figure kind
 
 
-def _filters(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
-    run = context.run
+def _filters(context: FigureContext, store: Optional[Store]) -> Iterator[Figure]:
+    run, notes = context.run, []
     convs = context.conv_layers()
     if not convs:
         raise ModelError("the model has no conv layer, so it has no filters to draw")
@@ -210,25 +182,30 @@ def _filters(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
             raise ModelError(f"none of the layers {context.layers} is a conv layer; conv layers: {', '.join(convs)}")
     elif context.layers == ["all"]:
         names = convs
+    elif run.explain.filters:
+        names, notes = resolve_layers(run, run.explain.filters, "explain.filters", "conv")
+        if not names:
+            raise LayerPickError(". ".join(notes))
     else:
-        names = list(run.explain.filters or [convs[0]])
+        names = [convs[0]]
     kernels = {}
     for name in names:
         kernels[name] = filters(run.model, name)
-        yield draw.draw_filters(kernels[name], name)
+        yield draw.draw_filters(kernels[name], name, note=". ".join(notes) if name == names[0] else "")
     if len(kernels) > 1:
         yield draw.draw_filter_comparison(kernels, last=COMPARE_LAST)
 
 
-def _maps(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
-    run = context.run
+def _maps(context: FigureContext, store: Optional[Store]) -> Iterator[Figure]:
+    run, notes = context.run, []
     item, x = context.input()
     if context.layers == ["all"]:
         names = run.built.names
     elif context.layers:
         names = context.layers
     elif run.explain.feature_maps is not None and run.explain.feature_maps.layers:
-        names = list(run.explain.feature_maps.layers)
+        # Layers that do not fit this run's model are a note under the input, which is drawn anyway.
+        names, notes = resolve_layers(run, run.explain.feature_maps.layers, "explain.feature_maps.layers")
     else:
         names = context.conv_layers()
     for name in names:
@@ -236,7 +213,7 @@ def _maps(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
     probabilities = run.probabilities(x)[0]
     top = torch.argsort(probabilities, descending=True, stable=True)[:3]
     prediction = [(run.class_names[int(c)], float(probabilities[c])) for c in top]
-    yield draw.draw_input(item, x, run.config.dataset.normalize, prediction, run.class_names)
+    yield draw.draw_input(item, x, run.config.dataset.normalize, prediction, run.class_names, note=". ".join(notes))
     outputs = feature_maps(run.model, x, names)
     for name in names:
         activation = outputs[name][0]
@@ -247,7 +224,7 @@ def _maps(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
             yield charts.draw_units(activation, name, item.name, unit_names=classes)
 
 
-def _histograms(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
+def _histograms(context: FigureContext, store: Optional[Store]) -> Iterator[Figure]:
     run, config = context.run, context.run.config
     # The spec's order sets each variant's colour, as in the report's curves.
     order = list((store.study(config.study).setting("variants", default={}) if store else None) or [config.variant])
@@ -266,7 +243,7 @@ def _histograms(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
         yield charts.draw_histogram_overlay(siblings, label, order=order)
 
 
-def _classes(context: _Context, x: torch.Tensor) -> list[int]:
+def _classes(context: FigureContext, x: torch.Tensor) -> list[int]:
     run = context.run
     count = len(run.class_names)
     if run.explain.saliency:
@@ -278,7 +255,7 @@ def _classes(context: _Context, x: torch.Tensor) -> list[int]:
     return [int(c) for c in torch.argsort(probabilities, descending=True, stable=True)[:min(3, count)]]
 
 
-def _class_figure(context: _Context, method: str) -> Figure:
+def _class_figure(context: FigureContext, method: str) -> Figure:
     run = context.run
     item, x = context.input()
     classes = _classes(context, x)
@@ -291,81 +268,17 @@ def _class_figure(context: _Context, method: str) -> Figure:
     return draw.draw_class_attributions(item.image, item.name, labels, list(maps), method, true_label=true)
 
 
-def _saliency(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
+def _saliency(context: FigureContext, store: Optional[Store]) -> Iterator[Figure]:
     yield _class_figure(context, "saliency")
-    yield from _unit_figures(context, "saliency")
+    yield from unit_figures(context, "saliency")
 
 
-def _guided(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
+def _guided(context: FigureContext, store: Optional[Store]) -> Iterator[Figure]:
     yield _class_figure(context, "guided")
-    yield from _unit_figures(context, "guided")
+    yield from unit_figures(context, "guided")
 
 
-def _neuron_settings(context: _Context, purpose: str) -> list[Neurons]:
-    run = context.run
-    spatial = context.spatial_layers()
-    spec = run.explain.top_patches if purpose == "patches" else run.explain.guided_backprop
-    other = run.explain.guided_backprop if purpose == "patches" else run.explain.top_patches
-    base = spec or other
-    if context.layers and context.layers != ["all"]:
-        names = [name for name in context.layers if name in spatial]
-        if not names:
-            raise ModelError(f"none of the layers {context.layers} has a spatial output (conv or pooling); "
-                             f"those that do: {', '.join(spatial)}")
-    elif base is not None:
-        names = [base.layer]
-    else:
-        convs = context.conv_layers()
-        if not convs:
-            raise ModelError("the model has no conv layer to find top-activating neurons in")
-        names = [convs[-1]]
-    settings = base.model_dump() if base is not None else {}
-    return [Neurons.model_validate({**settings, "layer": name}) for name in names]
-
-
-def _scan(context: _Context, neurons: Neurons) -> TopActivations:
-    """The chosen channels' top-k images of the split, from one streaming pass (cached per call)."""
-    key = (neurons.layer, neurons.split, neurons.k, neurons.neurons)
-    if key not in context._scans:
-        run = context.run
-        receptive_field(run.built.layers, neurons.layer)  # a clear error for a layer without one
-        data = run.split_data(neurons.split)
-        top = top_activations(run.model, data, run.normalizer(), neurons.layer, None, neurons.k, SCAN_BATCH)
-        best = top.values[:, 0]
-        order = torch.sort(best, descending=True, stable=True).indices[:neurons.neurons]
-        context._scans[key] = TopActivations(
-            layer=top.layer, channels=[top.channels[i] for i in order.tolist()], values=top.values[order],
-            image_index=top.image_index[order], position=top.position[order])
-    return context._scans[key]
-
-
-def _patches(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
-    run = context.run
-    for neurons in _neuron_settings(context, "patches"):
-        top = _scan(context, neurons)
-        field_ = receptive_field(run.built.layers, neurons.layer)
-        images = run.split_data(neurons.split).images
-        crops = [[crop(images[image].numpy(), field_, r, c) for _, image, r, c in top.rank(row)]
-                 for row in range(len(top.channels))]
-        yield draw.draw_patches(top, crops, field_, neurons.split)
-
-
-def _unit_figures(context: _Context, method: str) -> Iterator[Figure]:
-    run = context.run
-    function = attribution.neuron_guided_backprop if method == "guided" else attribution.neuron_saliency
-    for neurons in _neuron_settings(context, method):
-        top = _scan(context, neurons)
-        field_ = receptive_field(run.built.layers, neurons.layer)
-        images = run.split_data(neurons.split).images
-        crops = []
-        for row, channel in enumerate(top.channels):
-            x = run.model_input(images[top.image_index[row]])
-            maps = function(run.model, x, neurons.layer, channel, top.position[row].tolist()).numpy()
-            crops.append([crop(maps[i], field_, r, c) for i, (_, _, r, c) in enumerate(top.rank(row))])
-        yield draw.draw_unit_attributions(top, crops, field_, neurons.split, method)
-
-
-def _examples(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
+def _examples(context: FigureContext, store: Optional[Store]) -> Iterator[Figure]:
     run = context.run
     if store is None:
         raise DataError("examples are read from the run store; none was given")
@@ -378,7 +291,7 @@ def _examples(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
     yield draw.examples_figure(examples, run.class_names, {"correct": correct, "wrong": wrong, "confident_wrong": wrong})
 
 
-def _confusion(context: _Context, store: Optional[Store]) -> Iterator[Figure]:
+def _confusion(context: FigureContext, store: Optional[Store]) -> Iterator[Figure]:
     run = context.run
     if store is None:
         raise DataError("the confusion matrix is read from the run store; none was given")

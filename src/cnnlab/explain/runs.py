@@ -18,12 +18,12 @@ from pydantic import BaseModel, ValidationError
 
 from cnnlab.data import ArrayDataset, DataCache, Splits, normalization
 from cnnlab.errors import DataError, StoreError
-from cnnlab.explain.images import InputImage, load_image_file, parse_index
+from cnnlab.explain.images import InputImage, load_input_image, parse_index
 from cnnlab.models import BuiltModel, build_model
 from cnnlab.records import RunRecord
 from cnnlab.registry import did_you_mean
 from cnnlab.spec.plan import RunConfig
-from cnnlab.spec.study import Explain
+from cnnlab.spec.evaluate import Explain
 from cnnlab.store import Store
 from cnnlab.train import Normalizer
 
@@ -102,9 +102,10 @@ class ExplainedRun:
                           label=int(data.labels[index]))
 
     def input(self, index: Optional[str] = None, image: Optional[str | Path] = None) -> InputImage:
-        """An input from ``index`` ("test:3") or an image file; neither: test:0 (val:0 without a test split)."""
+        """An input from ``index`` ("test:3"), an image file or a sample photo ("sample:china"); neither: test:0
+        (val:0 without a test split)."""
         if image is not None:
-            return load_image_file(image, self.input_shape)
+            return load_input_image(image, self.input_shape)
         if index is not None:
             return self.dataset_input(*parse_index(index))
         splits = self.splits()

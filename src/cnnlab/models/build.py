@@ -23,7 +23,7 @@ from cnnlab.models.shapes import LayerInfo, check_shapes
 from cnnlab.models.variants import ResolvedLayer
 from cnnlab.registry import did_you_mean
 from cnnlab.spec.layers import Layer
-from cnnlab.spec.study import Variant
+from cnnlab.spec.variant import LayerChanges
 
 
 @dataclass
@@ -118,7 +118,7 @@ def build_model(
     layers: Sequence[Layer],
     input_shape: Sequence[int],
     num_classes: Optional[int] = None,
-    variant: Optional[Variant] = None,
+    variant: Optional[LayerChanges] = None,
     init: str = "default",
     generator_seed: Optional[int] = None,
 ) -> BuiltModel:

@@ -16,7 +16,7 @@ from cnnlab.models.memory import check_memory
 from cnnlab.models.shapes import LayerInfo, check_shapes
 from cnnlab.models.variants import ResolvedLayer, resolve_layers
 from cnnlab.spec.layers import Layer
-from cnnlab.spec.study import Variant
+from cnnlab.spec.variant import LayerChanges
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class CheckedModel:
 
 def check_model(
     layers: Sequence[Layer],
-    variant: Optional[Variant],
+    variant: Optional[LayerChanges],
     input_shape: Sequence[int],
     num_classes: Optional[int] = None,
     *,

@@ -3,7 +3,8 @@
 Users check a study against a Keras report by its ``model.summary()``, so the table shows Keras
 class names, channels-last output shapes ``(None, H, W, C)`` and Keras' parameter counts
 (batch-norm moving mean and variance as non-trainable). Computing and drawing are apart so the
-report and JSON output use the numbers without parsing text.
+report and JSON output use the numbers without parsing text. ``model_parts`` splits parameters
+and neurons between the convolutional and the dense part, as study E's parameter table does.
 """
 
 from __future__ import annotations
@@ -61,13 +62,14 @@ def summarize(built: BuiltModel) -> ModelSummary:
                         non_trainable_params=built.non_trainable_params)
 
 
-def _shape_text(shape: tuple[Optional[int], ...]) -> str:
+def shape_text(shape: tuple[Optional[int], ...]) -> str:
+    """``(None, 32, 32, 3)``, as Keras prints a shape."""
     return "(" + ", ".join("None" if n is None else str(n) for n in shape) + ")"
 
 
 def format_summary(summary: ModelSummary, title: str = "") -> str:
     """The summary as a text table like Keras' ``model.summary()`` (trailing spaces stripped)."""
-    cells = [(f"{row.name} ({row.keras_type})", _shape_text(row.output_shape), str(row.params))
+    cells = [(f"{row.name} ({row.keras_type})", shape_text(row.output_shape), str(row.params))
              for row in summary.rows]
     header = ("Layer (type)", "Output Shape", "Param #")
     widths = [max([width] + [len(cell[i]) + 2 for cell in cells]) for i, width in enumerate(COLUMN_WIDTHS)]
@@ -87,3 +89,64 @@ def format_summary(summary: ModelSummary, title: str = "") -> str:
     out.append(f"Non-trainable params: {summary.non_trainable_params:,}")
     out.append("_" * line_length)
     return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- parameters by part (study E's table)
+
+Shape = tuple[Optional[int], ...]
+
+
+def input_shapes(summary: ModelSummary) -> list[Shape]:
+    """Each row's input shape, Keras order: the model is a Sequential, so a layer takes the output
+    of the layer before it, and the first layer the model's input."""
+    return [summary.input_shape] + [row.output_shape for row in summary.rows[:-1]]
+
+
+@dataclass(frozen=True)
+class PartCounts:
+    """One part of a model: its parameters and its neurons."""
+
+    params: int
+    neurons: int
+
+
+@dataclass(frozen=True)
+class ModelParts:
+    """A model split into its convolutional part and its dense part, as study E's report splits it.
+
+    A layer is in the conv part while its output is a feature map (None, H, W, C), and in the
+    dense part from the first flat output on (flatten included), so a batch norm counts with the
+    part it sits in: after a conv in the conv part, after a dense (the output one too) in the
+    dense part. Neurons are the units that compute a weighted sum: a conv layer's every output
+    value (H x W x C, one per position and filter) and a dense layer's units; pooling, batch norm
+    and dropout add none.
+    """
+
+    conv: PartCounts
+    dense: PartCounts
+    parts: tuple[str, ...]  # "conv" or "dense", one per summary row
+
+    @property
+    def total(self) -> PartCounts:
+        return PartCounts(self.conv.params + self.dense.params, self.conv.neurons + self.dense.neurons)
+
+
+def _neurons(row: SummaryRow) -> int:
+    if row.keras_type not in ("Conv2D", "Dense"):
+        return 0
+    count = 1
+    for size in row.output_shape[1:]:
+        count *= size or 0
+    return count
+
+
+def model_parts(summary: ModelSummary) -> ModelParts:
+    """The conv / dense split of a summary's parameters and neurons (see ``ModelParts``)."""
+    parts: list[str] = []
+    for row in summary.rows:
+        flat = len(row.output_shape) < 4
+        parts.append("dense" if flat or (parts and parts[-1] == "dense") else "conv")
+    counts = {part: PartCounts(sum(row.params for row, p in zip(summary.rows, parts) if p == part),
+                               sum(_neurons(row) for row, p in zip(summary.rows, parts) if p == part))
+              for part in ("conv", "dense")}
+    return ModelParts(counts["conv"], counts["dense"], tuple(parts))

@@ -30,7 +30,7 @@ from cnnlab.spec.layers import (
     item_layer,
 )
 from cnnlab.spec.selectors import Architecture, variant_targets
-from cnnlab.spec.study import Variant
+from cnnlab.spec.variant import LayerChanges
 
 _INSERTED_KINDS = ("batchnorm", "dropout")
 
@@ -85,7 +85,7 @@ def _with_default_activation(layer: Layer, is_classifier: bool) -> Layer:
     return layer
 
 
-def resolve_layers(layers: Sequence[Layer], variant: Optional[Variant] = None) -> list[ResolvedLayer]:
+def resolve_layers(layers: Sequence[Layer], variant: Optional[LayerChanges] = None) -> list[ResolvedLayer]:
     """Apply a variant to a base layer list and name every layer of the result.
 
     Pure (no torch): dense activations are made explicit (relu for hidden layers, linear for
@@ -95,7 +95,7 @@ def resolve_layers(layers: Sequence[Layer], variant: Optional[Variant] = None) -
     inserted where the base list (or another selector) already puts the same kind.
     """
     arch = Architecture(layers)
-    variant = variant or Variant()
+    variant = variant or LayerChanges()
     targets = variant_targets(arch, variant)
     base = arch.layers
     l1, l2 = targets.l1, targets.l2

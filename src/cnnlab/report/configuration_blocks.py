@@ -9,7 +9,7 @@ recomputed here.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Iterable, Optional
 
 from cnnlab.analysis.comparisons import configuration_intervals
 from cnnlab.figures.plotted import Plot
@@ -39,8 +39,20 @@ def sweep_plot(data: ReportData, sweep_keys: list[str]) -> Optional[Plot]:
         return None
     context = curve_context(data)
     spec_sweep = data.spec.get("sweep") or {}
-    orders = {key: list(spec_sweep.get(key) or []) for key in keys}
+    # The spec's order of each key's values: the cross product lists them; listed points give them in turn.
+    if isinstance(spec_sweep, dict):
+        orders = {key: list(spec_sweep.get(key) or []) for key in keys}
+    else:
+        orders = {key: _distinct(point[key] for point in spec_sweep if key in point) for key in keys}
     return draw_sweep(points, metric, keys, orders, context.variants, context.architectures)
+
+
+def _distinct(values: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for value in values:
+        if value not in out:
+            out.append(value)
+    return out
 
 
 def sweep_blocks(data: ReportData, sweep_keys: list[str]) -> list[Block]:

@@ -193,3 +193,32 @@ def draw_learning_rates(lines: Sequence[RateLine], variants: Sequence[str] = (),
         ax.set_title("Learning rate per epoch, as each configuration trained")
         figure.legend(loc="outside lower center", ncols=min(len(groups), 2))
         return finish(figure)
+
+
+# ---------------------------------------------------------------- per fold
+
+
+def draw_per_fold(points: dict[str, list[tuple[int, float, float]]]) -> Plot:
+    """Validation accuracy (left) and loss (right) of each fold, per configuration (study D plotted
+    both): a marker per fold, a dashed line at the configuration's mean over its folds."""
+    names = list(points)
+    with styled():
+        figure = new_figure((7.6, 3.2 + 0.22 * math.ceil(len(names) / 2)), layout="constrained")
+        axes = figure.subplots(1, 2)
+        for ax, metric, column in ((axes[0], "val_accuracy", 1), (axes[1], "val_loss", 2)):
+            scale = 100.0 if is_percent(metric) else 1.0
+            for name in names:
+                colour = colour_for(name, names)
+                folds = [p[0] for p in points[name]]
+                values = [scale * p[column] for p in points[name]]
+                (line,) = ax.plot(folds, values, "none", marker="o", markersize=5, color=colour,
+                                  label=plain(name, 60) if ax is axes[0] else "_")
+                tag(line, name, "val")
+                mean = ax.axhline(sum(values) / len(values), color=colour, linestyle=SPLIT_STYLE["val"], linewidth=1.0)
+                tag(mean, name + " mean", "val")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.set_xlabel("fold")
+            ax.set_ylabel(axis_label(metric))
+            ax.set_title(plain(f"{words(metric).capitalize()} per fold"))
+        figure.legend(loc="outside lower center", ncols=min(len(names), 2))
+        return finish(figure)

@@ -15,16 +15,23 @@ from typing import Any, Optional
 import numpy as np
 
 from cnnlab.analysis.classes import shows_top_k, top_k_accuracy
-from cnnlab.analysis.selection import best_run_id
+from cnnlab.analysis.selection import SelectionRules, best_run_id
 from cnnlab.analysis.statistics import mean_interval
 from cnnlab.analysis.study import analyze
 from cnnlab.analysis.tables import ResultRow, result_rows
 from cnnlab.errors import StoreError
 from cnnlab.records import RunRecord, StudyRecord
 from cnnlab.report.pairs import confusion_pair
+from cnnlab.spec.plan import configuration_label
 from cnnlab.store.artifacts import Examples
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}
+LOSSES = ("train_loss", "val_loss", "test_loss")
+
+
+def keras_loss(spec: Optional[dict[str, Any]]) -> bool:
+    """Whether the report shows losses as Keras reports them, the kernel penalty added (``evaluate.keras_loss``)."""
+    return bool(((spec or {}).get("evaluate") or {}).get("keras_loss"))
 
 
 @dataclass
@@ -42,6 +49,30 @@ class Curve:
     low: dict[str, list[Optional[float]]] = field(default_factory=dict)
     high: dict[str, list[Optional[float]]] = field(default_factory=dict)
     best_epoch: Optional[float] = None  # 1-based, mean over repeats
+
+
+@dataclass
+class Final:
+    """One final retrain (``evaluate.finals``): the rule that chose it, what it trained on, its test."""
+
+    number: int  # 1-based, in the order the rules chose them
+    rule: str  # the metric that chose it: val_accuracy, val_loss or gap
+    configuration: str  # the chosen configuration (its selection label)
+    value: float  # its mean on ``rule`` over ``runs`` selection runs
+    runs: int
+    epochs: int  # the retrain's epochs
+    explicit_epochs: bool  # evaluate.final_epochs set them; else the mean best epoch of the selected runs
+    run_id: Optional[str] = None  # None while the retrain has not finished
+    status: Optional[str] = None
+    trained_on: str = "train+val"  # train+val or train
+    train_images: Optional[int] = None
+    test_accuracy: Optional[float] = None
+    test_loss: Optional[float] = None  # with the penalty added when the report shows Keras-style losses
+    curve: Optional[Curve] = None  # train (and test, when measured per epoch) per epoch
+
+    @property
+    def test_curve(self) -> bool:
+        return self.curve is not None and any(v is not None for v in self.curve.mean.get("test_accuracy", []))
 
 
 @dataclass
@@ -106,6 +137,8 @@ class ReportData:
     confusion_pair: Optional[tuple[Any, Any]] = None
     confusion_pair_reason: Optional[str] = None
     damaged_runs: list[str] = field(default_factory=list)  # why each unreadable run row was left out
+    finals: list[Final] = field(default_factory=list)  # every final retrain, in the order chosen
+    rules: SelectionRules = field(default_factory=SelectionRules)  # what selection chose by
 
     @property
     def name(self) -> str:
@@ -123,7 +156,8 @@ class ReportData:
         return None
 
 
-CURVE_METRICS = ("train_accuracy", "val_accuracy", "train_loss", "val_loss")
+# test_*: a final's per-epoch test (evaluate.test_curves), measured after the choice; only the final's own figure draws it.
+CURVE_METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss")
 
 
 class _ReadableRuns:
@@ -150,10 +184,11 @@ def gather(store: Any, study: Optional[str] = None) -> ReportData:
     store = _ReadableRuns(store)
     record = store.study(study)
     runs = store.runs(record.name)
-    rows = result_rows(runs)
-    by_id = {run.id: run for run in runs}
     histories = {run.id: store.epochs(run.id) for run in runs if run.done}
-    curves = [curve for row in rows if (curve := _curve(row, by_id, histories)) is not None]
+    rows = result_rows(runs, lambda run_id: histories.get(run_id, []))
+    by_id = {run.id: run for run in runs}
+    keras = keras_loss(record.spec)
+    curves = [curve for row in rows if (curve := _curve(row, by_id, histories, keras)) is not None]
     analysis = analyze(store, record.name)
     metric = analysis.selection.metric if analysis.selection else "val_accuracy"
     evaluation, reason = _evaluation(store, rows, by_id, metric, analysis)
@@ -164,6 +199,8 @@ def gather(store: Any, study: Optional[str] = None) -> ReportData:
         analysis=analysis, earlier_runs=len(store.runs(record.name, earlier=True)),
     )
     data.damaged_runs = store.damaged
+    data.rules = SelectionRules.from_spec(record.spec)
+    data.finals = _finals(analysis, runs, curves, data.rules, keras, histories)
     if "baseline" in (record.setting("explain", "confusion", default=None) or []):
         data.confusion_pair, data.confusion_pair_reason = confusion_pair(store, data)
     return data
@@ -181,8 +218,13 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _curve(row: ResultRow, by_id: dict[str, dict], histories: dict[str, list[dict]]) -> Optional[Curve]:
+def _curve(row: ResultRow, by_id: dict[str, dict], histories: dict[str, list[dict]],
+           keras: bool = False) -> Optional[Curve]:
+    """The one place the report reads per-epoch metrics; with ``keras`` each epoch's losses get its
+    penalty added (the stored losses are the cross-entropy alone)."""
     members = [histories[run_id] for run_id in row.run_ids if histories.get(run_id)]
+    if keras:
+        members = [[_with_penalty(epoch) for epoch in history] for history in members]
     if not members:
         return None
     length = max(len(history) for history in members)
@@ -200,6 +242,36 @@ def _curve(row: ResultRow, by_id: dict[str, dict], histories: dict[str, list[dic
     several = len(members) > 1
     return Curve(row.configuration, row.architecture, row.variant, row.sweep, len(members), list(range(1, length + 1)),
                  mean, low if several else {}, high if several else {}, row.best_epoch)
+
+
+def _with_penalty(epoch: dict[str, Any]) -> dict[str, Any]:
+    penalty = epoch.get("penalty") or 0.0
+    return {**epoch, **{key: epoch[key] + penalty for key in LOSSES if epoch.get(key) is not None}}
+
+
+def _finals(analysis: Any, runs: list[RunRecord], curves: list[Curve], rules: SelectionRules, keras: bool,
+            histories: dict[str, list[dict]]) -> list[Final]:
+    """Each final the spec's rules chose (analysis.finals), with its retrain run where it finished."""
+    finals = []
+    for number, choice in enumerate(analysis.finals if analysis is not None else [], start=1):
+        label = f"{choice.configuration} (final)"
+        final = Final(number, choice.metric, choice.configuration, choice.interval.mean, choice.interval.n,
+                      choice.epochs, isinstance(rules.final_epochs, int))
+        tried = [r for r in runs if r.phase == "final" and configuration_label(r.architecture, r.variant, r.sweep or {},
+                                                                               r.phase) == label]
+        run = next((r for r in tried if r.done), tried[0] if tried else None)
+        if run is not None:
+            config = run.config or {}
+            final.run_id, final.status = run.id, run.status
+            final.trained_on = "train+val" if config.get("merge_val", True) else "train"
+            final.epochs = (config.get("train") or {}).get("epochs") or final.epochs
+            final.train_images = (run.split_sizes or {}).get("train")
+            final.test_accuracy, final.test_loss = run.test_accuracy, run.test_loss
+            if keras and final.test_loss is not None:  # the last epoch's penalty: the weights it was measured with
+                final.test_loss += (histories.get(run.id) or [{}])[-1].get("penalty") or 0.0
+        final.curve = next((c for c in curves if c.configuration == label), None)
+        finals.append(final)
+    return finals
 
 
 def _model_cards(rows: list[ResultRow], by_id: dict[str, RunRecord]) -> list[ModelCard]:

@@ -45,6 +45,14 @@ class Note:
 
 
 @dataclass
+class Caution:
+    """What a reader must not miss before trusting the numbers below (drawn boxed, in every format)."""
+
+    text: str
+    kind: ClassVar[str] = "warning"
+
+
+@dataclass
 class Subheading:
     text: str
     anchor: Optional[str] = None
@@ -130,7 +138,7 @@ class Preformatted:
     kind: ClassVar[str] = "preformatted"
 
 
-Block = Union[Paragraph, Note, Subheading, Facts, Table, Figure, Preformatted]
+Block = Union[Paragraph, Note, Caution, Subheading, Facts, Table, Figure, Preformatted]
 
 
 # ---------------------------------------------------------------- sections

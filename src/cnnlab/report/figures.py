@@ -24,13 +24,13 @@ from cnnlab.figures import (
     draw_examples, excluding, first, new_figure, plain, png_bytes, record, styled, tag,
 )
 from cnnlab.figures.drawn import NOTE
-from cnnlab.metrics import axis_label, is_percent
+from cnnlab.metrics import is_percent
 from cnnlab.report.data import Curve, Evaluation, Examples
 from cnnlab.report.known_effects import CurveContext, Effect
 
 EXAMPLES_PER_ROW = 8  # without the spec's explain: examples counts
 EXAMPLE_TILE = 96  # px per example image: an inch on screen, as large as the report showed them before
-SPLITS = ("train", "val")  # the splits a learning curve has
+SPLITS = ("train", "val")  # the splits a learning curve has (a final's adds the test split: draw_overlay's splits)
 
 
 def value_range(metric: str) -> tuple[float, float]:
@@ -46,11 +46,12 @@ def _values(curve: Curve, metric: str, split: str, source: dict) -> np.ndarray:
     return np.clip(drawn, low, high)  # NaN stays NaN: an epoch without the metric
 
 
-def _draw_curve(ax, curve: Curve, metric: str, colour: str, width: float = 1.5) -> list[np.ndarray]:
-    """One configuration's train and validation curves (and bands) in the variant's colour, one
-    line style per split; the values drawn, for the axis range."""
+def _draw_curve(ax, curve: Curve, metric: str, colour: str, width: float = 1.5,
+                splits: Sequence[str] = SPLITS) -> list[np.ndarray]:
+    """One configuration's curves of ``splits`` (and bands) in the variant's colour, one line style
+    per split; the values drawn, for the axis range."""
     drawn = []
-    for split in SPLITS:
+    for split in splits:
         mean = _values(curve, metric, split, curve.mean)
         if not np.isfinite(mean).any():
             continue
@@ -77,8 +78,9 @@ def _set_range(ax, metric: str, drawn: Sequence[np.ndarray]) -> None:
     ax.set_ylim(max(low, values.min() - pad), min(high, values.max() + pad))
 
 
-def _split_handles(splits: Sequence[str] = SPLITS) -> list[tuple[Line2D, str]]:
-    return [(Line2D([], [], color=NEUTRAL_LINE, linestyle=SPLIT_STYLE[s], linewidth=1.5), SPLIT_LABEL[s])
+def _split_handles(splits: Sequence[str] = SPLITS, labels: Optional[dict[str, str]] = None) -> list[tuple[Line2D, str]]:
+    labels = labels or SPLIT_LABEL
+    return [(Line2D([], [], color=NEUTRAL_LINE, linestyle=SPLIT_STYLE[s], linewidth=1.5), labels.get(s, SPLIT_LABEL[s]))
             for s in splits]
 
 
@@ -88,10 +90,10 @@ def _variant_handles(curves: Sequence[Curve], context: CurveContext, marks: dict
     return [(Patch(color=colour_for(v, context.variants)), plain(v + marks.get(v, ""))) for v in shown]
 
 
-def _footnotes(effects: Sequence[Effect], width_in: float) -> list[str]:
-    """Each kind of effect explained once, wrapped to the figure's width."""
+def _footnotes(effects: Sequence[Effect], width_in: float, notes: Sequence[str] = ()) -> list[str]:
+    """Each kind of effect explained once, then ``notes``, wrapped to the figure's width."""
     chars = max(40, int(width_in * 72 / (MIN_FONT * 0.55)))
-    texts = list(dict.fromkeys(effect.long for effect in effects))
+    texts = list(dict.fromkeys([effect.long for effect in effects] + list(notes)))
     return [line for text in texts for line in textwrap.wrap(text, chars)]
 
 
@@ -108,7 +110,7 @@ def draw_small_multiples(curves: Sequence[Curve], metric: str, columns: int = 4,
     rows = math.ceil(count / columns)
     effects = {curve.configuration: context.effects_of(curve) for curve in curves}
     noted = any(effects.values())
-    handles = _split_handles()
+    handles = _split_handles(SPLITS, context.labels)
     if any(curve.low for curve in curves):
         handles.append((Patch(color=NEUTRAL_LINE, alpha=0.16), "band: 95% t-interval of the mean over repeats"))
     if any(curve.best_epoch is not None for curve in curves):
@@ -143,7 +145,7 @@ def draw_small_multiples(curves: Sequence[Curve], metric: str, columns: int = 4,
                             textcoords="offset points", ha="center", va="bottom", fontsize=MIN_FONT, color=MUTED,
                             gid=NOTE)
             if index % columns == 0:
-                ax.set_ylabel(axis_label(metric))
+                ax.set_ylabel(context.ylabel(metric))
             if index >= count - columns:
                 ax.set_xlabel("epoch")
                 ax.tick_params(labelbottom=True)
@@ -159,18 +161,25 @@ def draw_small_multiples(curves: Sequence[Curve], metric: str, columns: int = 4,
         return PNG(png, record(figure))
 
 
-def draw_overlay(architecture: str, curves: Sequence[Curve], context: Optional[CurveContext] = None) -> PNG:
+def draw_overlay(architecture: str, curves: Sequence[Curve], context: Optional[CurveContext] = None,
+                 splits: Sequence[str] = SPLITS, title: Optional[str] = None, notes: Sequence[str] = ()) -> PNG:
     """One architecture's configurations on one pair of axes: a colour per variant (the spec's
-    order), train solid and validation dashed; the legend and any note below the axes."""
+    order), a line style per split; the legend and any note below the axes.
+
+    A final's curves pass ``splits`` with "test", a ``title`` and ``notes`` (said under the axes
+    in place of the known effects)."""
     context = (context or CurveContext()).covering(curves)
-    effects = [e for curve in curves for e in context.effects_of(curve)]
-    marks = {curve.variant: " (" + "; ".join(e.short for e in context.effects_of(curve)) + ")"
-             for curve in curves if context.effects_of(curve)}
-    handles = _variant_handles(curves, context, marks) + _split_handles()
+    effects = [] if notes else [e for curve in curves for e in context.effects_of(curve)]
+    marks = {} if notes else {curve.variant: " (" + "; ".join(e.short for e in context.effects_of(curve)) + ")"
+                              for curve in curves if context.effects_of(curve)}
+    # A test split drawn only where measured per epoch (a final whose study set evaluate.test_curves: false has none).
+    drawn_splits = [s for s in splits if s != "test" or any(v is not None for c in curves
+                                                             for v in c.mean.get("test_accuracy", []))]
+    handles = _variant_handles(curves, context, marks) + _split_handles(drawn_splits, context.labels)
     width, left, right, gap, top, axes_h = 9.6, 0.75, 0.2, 0.9, 0.75, 2.6
-    ncols = max(1, min(len(handles), 2 if marks else 4))
+    ncols = max(1, min(len(handles), 2 if marks or notes else 4))
     legend_h = 0.26 * math.ceil(len(handles) / ncols) + 0.15
-    footnotes = _footnotes(effects, width - 0.3)
+    footnotes = _footnotes(effects, width - 0.3, notes)
     bottom = 0.5 + legend_h + (0.19 * len(footnotes) + 0.05 if footnotes else 0.0)
     height = top + axes_h + bottom
     axes_w = (width - left - right - gap) / 2
@@ -181,13 +190,14 @@ def draw_overlay(architecture: str, curves: Sequence[Curve], context: Optional[C
         for ax, metric in zip(axes, ("accuracy", "loss")):
             drawn: list[np.ndarray] = []
             for curve in curves:
-                drawn += _draw_curve(ax, curve, metric, colour_for(curve.variant, context.variants), width=1.6)
+                drawn += _draw_curve(ax, curve, metric, colour_for(curve.variant, context.variants), width=1.6,
+                                     splits=drawn_splits)
             ax.set_xlabel("epoch")
-            ax.set_ylabel(axis_label(metric))
+            ax.set_ylabel(context.ylabel(metric))
             _set_range(ax, metric, drawn)
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.set_title(metric.capitalize())
-        figure.suptitle(plain(f"Architecture {architecture}: its configurations compared"), fontsize=11,
+        figure.suptitle(plain(title or f"Architecture {architecture}: its configurations compared"), fontsize=11,
                         y=1 - 0.1 / height, va="top")
         legend_top = (bottom - 0.5) / height
         figure.legend(*zip(*handles), loc="upper center", bbox_to_anchor=(0.5, legend_top), ncols=ncols)
@@ -263,7 +273,7 @@ def example_counts(spec: Optional[dict]) -> tuple[int, int]:
     """How many correct and how many misclassified images to show: the spec's ``explain:
     examples:`` counts (a count it leaves out: the spec's default, as explain reads it), else
     ``EXAMPLES_PER_ROW`` of each."""
-    from cnnlab.spec.study import Examples as ExampleCounts
+    from cnnlab.spec.evaluate import Examples as ExampleCounts
 
     asked = ((spec or {}).get("explain") or {}).get("examples")
     if asked is None:

@@ -73,6 +73,8 @@ def _block(block: Block, names: dict[int, str], folder_name: str) -> list[str]:
         return [escape(block.text)]
     if kind == "note":
         return [f"*{escape(block.text)}*"]
+    if kind == "warning":
+        return [f"> **{escape(block.text)}**"]
     if kind == "subheading":
         return [f"### {escape(block.text)}"]
     if kind == "facts":

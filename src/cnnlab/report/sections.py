@@ -11,12 +11,13 @@ from typing import Any, Optional
 
 from cnnlab.analysis.tables import ResultRow, earlier_runs_note, interval_suffix
 from cnnlab.report import figures
+from cnnlab.report.architecture_tables import add_best_columns, change_blocks, parameter_blocks
 from cnnlab.report.configuration_blocks import rate_blocks, sweep_blocks
 from cnnlab.report.data import SPLIT_WORDS, ReportData
-from cnnlab.report.known_effects import curve_context
+from cnnlab.report.known_effects import curve_context, keras_loss, loss_words, validates_on_test, validation_warning
 from cnnlab.report.document import (
-    Block, Cell, Facts, Figure, Note, Preformatted, Section, Subheading, Table, count, number, percent, section, slug,
-    text,
+    Block, Caution, Cell, Facts, Figure, Note, Preformatted, Section, Subheading, Table, count, number, percent, section,
+    slug, text,
 )
 
 # ---------------------------------------------------------------- formatting
@@ -83,6 +84,8 @@ def study_header(data: ReportData) -> Section:
     report = ", ".join(f"{name} {version}" for name, version in data.versions.items())
     facts.append(("This report", f"built {data.built_at} from the store alone ({report})"))
     blocks: list[Block] = [Facts(facts)]
+    if validation_warning(data.spec):  # first thing read: every choice below saw the test split
+        blocks.insert(0, Caution(validation_warning(data.spec)))
     if data.earlier_runs:
         blocks.append(Note(earlier_runs_note(data.earlier_runs, data.folder)))
     if data.damaged_runs:
@@ -127,7 +130,8 @@ def _dataset_facts(data: ReportData) -> list[tuple[str, str]]:
     sizes = [run.split_sizes for run in data.runs if run.split_sizes]
     if sizes:
         distinct = {tuple(sorted(s.items())) for s in sizes}
-        split = ", ".join(f"{SPLIT_WORDS.get(name, name)} {size:,}" for name, size in
+        names = {**SPLIT_WORDS, "val": "validation = test split"} if validates_on_test(data.spec) else SPLIT_WORDS
+        split = ", ".join(f"{names.get(name, name)} {size:,}" for name, size in
                           sorted(sizes[0].items(), key=lambda item: ("train", "val", "test").index(item[0])
                                  if item[0] in ("train", "val", "test") else 9) if size)
         facts.append(("Split sizes", split + (f" (the runs differ: {len(distinct)} different sizes)" if len(distinct) > 1 else "")))
@@ -182,9 +186,12 @@ def results(data: ReportData) -> Section:
     rows = data.rows
     sweep_keys = list(dict.fromkeys(key for row in rows for key in row.sweep))
     tested = any(row.test_accuracy is not None for row in rows)
+    # evaluate.keras_loss: the losses shown carry the last epoch's kernel penalty, as a Keras log does.
+    keras = keras_loss(data.spec)
+    loss = " loss + penalty" if keras else " loss"
     columns = ["#", "architecture", "variant", *sweep_keys, "runs", "params", "train time s", "best epoch",
-               "train acc %", "val acc %"] + (["test acc %"] if tested else []) + ["train loss", "val loss"] \
-        + (["test loss"] if tested else []) + ["gap pts"]
+               "train acc %", "val acc %"] + (["test acc %"] if tested else []) + ["train" + loss, "val" + loss] \
+        + (["test" + loss] if tested else []) + ["gap pts"]
     table_rows = []
     for rank, row in enumerate(rows, start=1):
         final = " (final retrain)" if row.phase == "final" else ""
@@ -195,9 +202,10 @@ def results(data: ReportData) -> Section:
                   _with_interval(percent(row.val_accuracy), row, "val_accuracy")]
         if tested:
             cells.append(_with_interval(percent(row.test_accuracy), row, "test_accuracy"))
-        cells += [number(row.train_loss), number(row.val_loss)]
-        if tested:
-            cells.append(number(row.test_loss))
+        shown = [row.train_loss, row.val_loss] + ([row.test_loss] if tested else [])
+        if keras:
+            shown = [None if value is None else value + (row.penalty or 0.0) for value in shown]
+        cells += [number(value) for value in shown]
         gap = row.gap
         cells.append(Cell("" if gap is None else f"{100 * gap:+.2f}", None if gap is None else 100 * gap, True))
         table_rows.append(cells)
@@ -209,15 +217,20 @@ def results(data: ReportData) -> Section:
                         "folds use the corrected resampled t)." if any(r.ci for r in rows) else "."))
     notes.append("Accuracies and losses are those of the final weights (the best epoch's when early stopping "
                  "restored them); gap = train minus validation accuracy, in percentage points.")
-    if tested:
+    if keras:
+        notes.append(f"Losses: {loss_words(data.spec)} (the last epoch's penalty added; stored without it).")
+    if tested and not validates_on_test(data.spec):
         notes.append("Test numbers are measured, never used to choose.")
-    blocks: list[Block] = [
+    warning = validation_warning(data.spec)
+    blocks: list[Block] = ([Caution(warning)] if warning else []) + [
         Table(columns, table_rows, anchor="results-table", sortable=True, caption="One row per configuration",
               titles={"best epoch": "1-based epoch with the best validation metric",
                       "gap pts": "train accuracy minus validation accuracy, percentage points",
                       "train time s": "seconds of training (evaluation passes included), mean over runs"}),
         Note(" ".join(notes)),
     ]
+    add_best_columns(data, blocks)  # conv layers, best train and val accuracy of any epoch (study B)
+    blocks += change_blocks(data)  # variants with their own training settings against the original (study C)
     if sweep_keys:
         blocks += _sweep_ranking(rows, sweep_keys, tested, data)
         blocks += sweep_blocks(data, sweep_keys)  # the metric against each swept value
@@ -292,16 +305,19 @@ def learning_curves(data: ReportData) -> Section:
     curves = data.curves
     several = max(curve.runs for curve in curves) > 1
     context = curve_context(data)  # each variant's colour from the spec's order, notes on known effects
+    validation = "validation = test split" if validates_on_test(data.spec) else "validation"
     blocks: list[Block] = [
         Figure("accuracy-per-configuration", figures.draw_small_multiples(curves, "accuracy", context=context),
-               "Train and validation accuracy per epoch, one panel per configuration",
-               "Accuracy per configuration: train (solid) and validation (dashed), shared axes, a colour per variant; "
-               "the grey dash-dot line marks the best epoch"
+               f"Train and {validation} accuracy per epoch, one panel per configuration",
+               f"Accuracy per configuration: train (solid) and {validation} (dashed), shared axes, a colour per "
+               "variant; the grey dash-dot line marks the best epoch"
                + ("; mean over repeats, band: its 95% t-interval." if several else ".")),
         Figure("loss-per-configuration", figures.draw_small_multiples(curves, "loss", context=context),
-               "Train and validation loss per epoch, one panel per configuration",
-               "Loss (cross-entropy, without the weight penalty) per configuration, on shared logarithmic axes."),
+               f"Train and {validation} loss per epoch, one panel per configuration",
+               f"Per configuration, on shared logarithmic axes: {loss_words(data.spec)}."),
     ]
+    if validation_warning(data.spec):
+        blocks.insert(0, Caution(validation_warning(data.spec)))
     architectures = list(dict.fromkeys(curve.architecture for curve in curves))
     overlays = [(arch, [c for c in curves if c.architecture == arch]) for arch in architectures]
     overlays = [(arch, members) for arch, members in overlays if len(members) > 1]
@@ -310,7 +326,7 @@ def learning_curves(data: ReportData) -> Section:
         for number_, (arch, members) in enumerate(overlays, start=1):
             blocks.append(Figure(f"overlay-{number_}-{slug(arch, 'architecture')}",
                                  figures.draw_overlay(arch, members, context=context),
-                                 f"Validation and train curves of the configurations of architecture {arch}",
+                                 f"Train and {validation} curves of the configurations of architecture {arch}",
                                  f"Architecture {arch}: every configuration on the same axes."))
     else:
         blocks.append(Note("Each architecture has a single configuration, so there is no per-architecture overlay."))
@@ -329,6 +345,7 @@ def model_summaries(data: ReportData) -> Section:
         return Section.absent("models", "Model summaries", f"no model could be summarized: {reason}")
     blocks: list[Block] = [Note("Keras-style: channels-last output shapes (batch first as None); batch-norm moving "
                                 "statistics count as non-trainable parameters, as Keras counts them.")]
+    blocks += parameter_blocks(data)  # per architecture: shapes, parameters, conv vs dense part (study E)
     for card in cards:
         if card.text is None:
             blocks.append(Note(f"{card.configuration}: no summary, {card.reason}"))

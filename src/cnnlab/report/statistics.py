@@ -16,6 +16,7 @@ from cnnlab.analysis.comparisons import (
 from cnnlab.analysis.statistics import mean_interval
 from cnnlab.metrics import words
 from cnnlab.report import figures
+from cnnlab.report.configuration_figures import draw_per_fold
 from cnnlab.report.data import Curve, ReportData
 from cnnlab.report.document import Block, Cell, Figure, Note, Paragraph, Section, Table, section, text
 from cnnlab.report.known_effects import curve_context
@@ -84,15 +85,19 @@ def comparisons(data: ReportData) -> Section:
 def cross_validation(data: ReportData) -> Section:
     title = "Cross-validation"
     kfold = data.study.setting("evaluate", "kfold", default=0)
+    # An int cross-validates every configuration; {folds, on} some of them, as an experiment (phase kfold).
+    experiment = isinstance(kfold, dict) and bool(kfold.get("on"))
+    kfold = int(kfold.get("folds") or 0) if isinstance(kfold, dict) else int(kfold or 0)
     if kfold < 2:
         return Section.absent("kfold", title, "the study uses a fixed validation split (evaluate.kfold is 0).")
-    results = [r for r in (data.analysis.results if data.analysis else []) if r.phase == "select" and r.fold is not None]
+    results = [r for r in (data.analysis.results if data.analysis else [])
+               if r.phase in ("select", "kfold") and r.fold is not None]
     if not results:
         return Section.absent("kfold", title, "no fold has finished yet.")
     by_config: dict[str, list] = {}
     for result in results:
         by_config.setdefault(result.configuration, []).append(result)
-    rows, curves = [], []
+    rows, curves, per_fold = [], [], []
     for name, members in by_config.items():
         values = [m.metrics["val_accuracy"] for m in members if "val_accuracy" in m.metrics]
         losses = [m.metrics["val_loss"] for m in members if "val_loss" in m.metrics]
@@ -105,6 +110,11 @@ def cross_validation(data: ReportData) -> Section:
                      _range(values), Cell(f"{sum(losses) / len(losses):.4f}" if losses else "", None, True)])
         for member in sorted(members, key=lambda m: (m.repeat, m.fold)):
             curves.append(_fold_curve(member, name))
+            accuracy, loss = member.metrics.get("val_accuracy"), member.metrics.get("val_loss")
+            per_fold.append([text(name), Cell(str(member.fold + 1), member.fold, True),
+                             Cell(str(member.repeat), member.repeat, True),
+                             Cell("" if accuracy is None else f"{100 * accuracy:.2f}", accuracy, True),
+                             Cell("" if loss is None else f"{loss:.4f}", loss, True)])
     stratified = data.study.setting("dataset", "split", "stratify", default=True) is True
     repeats = len({r.repeat for r in results})
     blocks: list[Block] = [
@@ -114,7 +124,17 @@ def cross_validation(data: ReportData) -> Section:
                   "2004: variance x (1/(k r) + n_val/n_train), k r - 1 degrees of freedom), clipped to 0 to 100%."),
         Table(["configuration", "folds", "mean val acc %", "95% CI (corrected)", "std (points)", "min to max",
                "mean val loss"], rows, anchor="kfold-table", sortable=True),
+        Table(["configuration", "fold", "repeat", "val acc %", "val loss"], per_fold, anchor="kfold-folds",
+              sortable=True),
     ]
+    if experiment:
+        blocks.insert(0, Paragraph("These configurations were cross-validated as an experiment beside the study "
+                                   "(evaluate.kfold.on): the other configurations, and selection, use the fixed split."))
+    if per_fold:
+        blocks.append(Figure("kfold-per-fold", draw_per_fold(per_fold_points(results)).png,
+                             "Accuracy and loss per fold",
+                             "Validation accuracy and loss of each fold's final weights, one marker per fold; "
+                             "the line is the mean over folds."))
     if curves and len(curves) <= 60:
         blocks.append(Figure("kfold-curves", figures.draw_small_multiples(curves, "accuracy", columns=5,
                                                                          context=curve_context(data)),
@@ -122,6 +142,15 @@ def cross_validation(data: ReportData) -> Section:
     elif curves:
         blocks.append(Note(f"{len(curves)} folds in all: too many to draw one panel each."))
     return Section("kfold", title, blocks)
+
+
+def per_fold_points(results: list) -> dict[str, list[tuple[int, float, float]]]:
+    """(fold number from 1, val accuracy, val loss) per configuration, for the per-fold figure."""
+    out: dict[str, list[tuple[int, float, float]]] = {}
+    for r in sorted(results, key=lambda r: (r.repeat, r.fold)):
+        if "val_accuracy" in r.metrics and "val_loss" in r.metrics:
+            out.setdefault(r.configuration, []).append((r.fold + 1, r.metrics["val_accuracy"], r.metrics["val_loss"]))
+    return out
 
 
 def _range(values: list[float]) -> Cell:

@@ -2,7 +2,10 @@
 field`` errors, the layer-selector vocabulary, command-line overrides and the plan."""
 
 from cnnlab.spec.layers import LAYER_TYPES, Layer, base_names, item_layer, layer_item
-from cnnlab.spec.study import Dataset, Evaluate, Explain, Split, SplitPart, Study, Train, Variant
+from cnnlab.spec.evaluate import Evaluate, Explain
+from cnnlab.spec.study import Dataset, Split, SplitPart, Study
+from cnnlab.spec.training import Train
+from cnnlab.spec.variant import Variant
 from cnnlab.spec.selectors import Architecture, select, selector_problems, sweep_targets, variant_targets
 from cnnlab.spec.overrides import apply_overrides
 from cnnlab.spec.loader import load_spec, load_study, parse_study, read_yaml

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
 from cnnlab.registry import did_you_mean
@@ -76,3 +76,14 @@ def short_repr(value: Any, limit: int = 60) -> str:
     except Exception:  # a value whose repr fails is still worth naming by its type
         return f"a {type(value).__name__}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def scalar_to(field: str):
+    """A before-validator letting ``key: value`` stand for ``key: {field: value}``."""
+
+    def convert(value: Any) -> Any:
+        if value is None or isinstance(value, (dict, SpecModel)):
+            return value
+        return {field: value}
+
+    return BeforeValidator(convert)

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from cnnlab.errors import SpecError
 from cnnlab.spec.base import short_repr
-from cnnlab.spec.selectors import selector_problems
+from cnnlab.spec.checks import study_problems
 from cnnlab.spec.study import Study
 
 # A spec is a few hundred lines; these bounds stop hostile documents (huge files, alias
@@ -241,7 +241,7 @@ def parse_study(data: Any, source: str = "<spec>", lines: dict[Path_, int] | Non
             problems = validation_errors(error, data, lines or {}, source)
         else:
             problems = [f"{_where(source, lines or {}, path)}: {_format_path(path)}: {message}"
-                        for path, message in selector_problems(study)]
+                        for path, message in study_problems(study)]
             if not problems:
                 return study
     except RecursionError:

@@ -39,7 +39,8 @@ from cnnlab.registry import did_you_mean
 from cnnlab.spec.layers import LAYER_TYPES, Layer, base_names
 
 if TYPE_CHECKING:  # study.py imports this module for its sweep keys
-    from cnnlab.spec.study import Study, Variant
+    from cnnlab.spec.study import Study
+    from cnnlab.spec.variant import LayerChanges
 
 Purpose = Literal["placement", "penalty", "sweep"]
 
@@ -195,7 +196,7 @@ class VariantTargets:
     dropout_after: set[int] = field(default_factory=set)
 
 
-def variant_targets(arch: Architecture, variant: "Variant") -> VariantTargets:
+def variant_targets(arch: Architecture, variant: "LayerChanges") -> VariantTargets:
     """Resolve every selector of a variant against one architecture (a ModelError when one
     is unknown, unresolvable or picks nothing; see the module docstring for defaults)."""
     if variant.on is not None and variant.l1 is None and variant.l2 is None:
@@ -228,8 +229,9 @@ def sweep_targets(arch: Architecture, key: str) -> list[int]:
 
 
 def selector_problems(study: "Study") -> list[tuple[tuple[str, ...], str]]:
-    """Every variant and layer sweep key checked against every architecture: (spec path,
-    message) for each one that cannot apply, so the spec is refused before anything trains."""
+    """Every architecture and layer sweep key checked against every architecture: (spec path,
+    message) for each one that cannot apply, so the spec is refused before anything trains.
+    (A variant's selectors are checked by ``cnnlab.spec.checks``, on the layers it keeps.)"""
     from cnnlab.spec.layers import item_layer
 
     problems: list[tuple[tuple[str, ...], str]] = []
@@ -239,17 +241,11 @@ def selector_problems(study: "Study") -> list[tuple[tuple[str, ...], str]]:
         except ModelError as error:
             problems.append((("architectures", arch_name), str(error)))
             continue
-        for variant_name, variant in study.variants.items():
-            if variant is None:
-                continue
-            try:
-                variant_targets(arch, variant)
-            except ModelError as error:
-                problems.append((("variants", variant_name), f"on architecture '{arch_name}': {error}"))
-        for key in study.sweep:
+        for key in study.sweep_keys:
             if not key.startswith("train."):
                 try:
                     sweep_targets(arch, key)
                 except ModelError as error:
-                    problems.append((("sweep", key), f"on architecture '{arch_name}': {error}"))
+                    problems.append((("sweep", key) if isinstance(study.sweep, dict) else ("sweep",),
+                                     f"on architecture '{arch_name}': {error}"))
     return problems

@@ -24,6 +24,8 @@ sub-folder per run id (weights, resumable checkpoint, predictions). Tables:
   version of the study (a quick ``--epochs 1`` trial, an architecture since edited) stay in
   ``runs`` and are listed apart (``cnnlab ls --all``) until ``cnnlab prune`` removes them.
 - ``spec_history`` (2): every spec text a study had before it was replaced by an edited one.
+- ``epochs.test_loss``/``test_accuracy`` (3): a final's test curve (``evaluate.test_curves``),
+  measured after the choice and read by nothing that chooses.
 
 A store written by an older cnnlab is migrated in place when it is opened (``MIGRATIONS``, one
 transaction); a store written by a newer cnnlab is refused, never rewritten. So is a file that is
@@ -39,7 +41,7 @@ from typing import Optional
 
 from cnnlab.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 STATUSES = ("queued", "running", "interrupted", "done", "failed", "diverged")
 
@@ -111,6 +113,8 @@ CREATE TABLE IF NOT EXISTS epochs (
     lr REAL,
     seconds REAL,
     images_per_second REAL,
+    test_loss REAL,
+    test_accuracy REAL,
     PRIMARY KEY (run_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -144,15 +148,22 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE IF NOT EXISTS spec_history (study TEXT NOT NULL, saved_at TEXT NOT NULL,"
         " spec_text TEXT NOT NULL, spec_path TEXT)",
     ),
+    2: (
+        "ALTER TABLE epochs ADD COLUMN test_loss REAL",
+        "ALTER TABLE epochs ADD COLUMN test_accuracy REAL",
+    ),
 }
 
 EPOCH_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "penalty", "lr", "seconds",
-                 "images_per_second")
+                 "images_per_second", "test_loss", "test_accuracy")
+# Measured by a final's test curve only (evaluate.test_curves); an epoch without them reads without the keys.
+TEST_CURVE_COLUMNS = ("test_loss", "test_accuracy")
 METRIC_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 
 # The tables a store of each version has (a table missing means the file was damaged or edited).
 TABLES = {1: ("meta", "studies", "runs", "epochs", "artifacts")}
 TABLES[2] = (*TABLES[1], "plans", "spec_history")
+TABLES[3] = TABLES[2]
 
 RECOVER = ("Restore cnnlab.sqlite from a copy (sqlite3's .recover command may rescue what is readable), "
            "or run the study again into a new folder")

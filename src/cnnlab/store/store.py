@@ -15,8 +15,8 @@ from cnnlab.errors import StoreError
 from cnnlab.fsutil import remove_stale_temporaries
 from cnnlab.records import RecordError, RunRecord, StudyRecord
 from cnnlab.store.files import ARTIFACTS, RUN_ID, RunFiles, now
-from cnnlab.store.schema import (EPOCH_COLUMNS, METRIC_COLUMNS, MIGRATIONS, RECOVER, SCHEMA, SCHEMA_VERSION, damaged,
-                                 identify)
+from cnnlab.store.schema import (EPOCH_COLUMNS, METRIC_COLUMNS, MIGRATIONS, RECOVER, SCHEMA, SCHEMA_VERSION,
+                                 TEST_CURVE_COLUMNS, damaged, identify)
 
 DB_NAME = "cnnlab.sqlite"
 
@@ -333,6 +333,9 @@ class Store(RunFiles):
                 raise StoreError(f"{self.path}: epochs row of run {run_id[:40]!r}: column {column} holds "
                                  f"{str(epoch.get(column))[:40]!r}, not a number: the store was damaged or changed "
                                  f"by hand; nothing was changed. {RECOVER}")
+            for column in TEST_CURVE_COLUMNS:
+                if epoch.get(column) is None:
+                    epoch.pop(column, None)
         return epochs
 
     def finish_run(self, run_id: str, result: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from cnnlab.metrics import higher_is_better
-from cnnlab.spec.study import EarlyStopping
+from cnnlab.spec.training import EarlyStopping
 
 
 def is_better(monitor: str, value: float, best: Optional[float], min_delta: float = 0.0) -> bool:

@@ -26,7 +26,7 @@ import torch
 
 from cnnlab.errors import TrainError
 from cnnlab.registry import Registry
-from cnnlab.spec.study import Optimizer
+from cnnlab.spec.training import Optimizer
 
 # A factory takes the parameters, the spec and keyword options for the torch optimizer (the
 # kernel choice: fused, foreach), which the fast path decides (cnnlab.train.fast.policy).

@@ -14,7 +14,7 @@ from typing import Any
 from cnnlab.errors import TrainError
 from cnnlab.metrics import higher_is_better
 from cnnlab.registry import Registry
-from cnnlab.spec.study import Schedule
+from cnnlab.spec.training import Schedule
 
 
 @dataclass

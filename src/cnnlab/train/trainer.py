@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from cnnlab.data import ArrayDataset
 from cnnlab.errors import TrainError
 from cnnlab.models import BuiltModel
-from cnnlab.spec.study import Train
+from cnnlab.spec.training import Train
 from cnnlab.train.batches import Normalizer, shuffled_batches
 from cnnlab.train.checkpoint import CHECKPOINT_FORMAT, check_format
 from cnnlab.train.early_stopping import EarlyStopper, is_better
@@ -56,6 +56,9 @@ class TrainData:
     test: Optional[ArrayDataset]
     normalizer: Normalizer
     augment: list = field(default_factory=list)
+    # Measure ``test`` after every epoch too (a final's test curve): logged as test_loss/test_accuracy,
+    # which no monitor may watch, so nothing the run chooses reads it.
+    test_each_epoch: bool = False
 
 
 @dataclass
@@ -220,6 +223,9 @@ class Trainer:
                 val = self._evaluate(self.data.val)
                 logs["val_loss"], logs["val_accuracy"] = val.loss, val.accuracy
                 self.val_probabilities = val.probabilities
+            if self.data.test_each_epoch and self.data.test is not None and len(self.data.test):
+                test = self._evaluate(self.data.test)
+                logs["test_loss"], logs["test_accuracy"] = test.loss, test.accuracy
             logs["lr"] = lr
             logs["seconds"] = time.perf_counter() - started
             self.history.append(logs)

@@ -7,7 +7,7 @@ import torch
 
 from cnnlab.data import ArrayDataset
 from cnnlab.models import build_model
-from cnnlab.spec.study import Train
+from cnnlab.spec.training import Train
 from cnnlab.train import Normalizer, TrainData, Trainer
 from cnnlab.train.fast import FAST_SWITCH, FastForward
 
