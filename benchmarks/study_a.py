@@ -115,16 +115,16 @@ def keras_models() -> list[dict[str, Any]]:
     """The 12 (architecture, variant) models of study A as resolved layer lists."""
     from cnnlab.api import load_spec
     from cnnlab.models import build_model
-    from cnnlab.spec.layers import item_layer
+    from cnnlab.spec.plan import expand
 
     study = load_spec(str(SPEC))[0]
     optimizer = study.train.optimizer.model_dump(mode="json")
     models = []
-    for arch, items in study.architectures.items():
-        for name, variant in study.variants.items():
-            built = build_model([item_layer(i) for i in items], (3, 32, 32), 10, variant)
-            models.append({"name": f"{arch}/{name}", "layers": [r.to_dict() for r in built.resolved],
-                           "optimizer": optimizer})
+    # The plan resolves what a variant says per architecture (study A places dropout per architecture).
+    for config in expand(study):
+        built = build_model(config.layer_list(), (3, 32, 32), 10, config.variant_spec)
+        models.append({"name": f"{config.architecture}/{config.variant}", "layers": [r.to_dict() for r in built.resolved],
+                       "optimizer": optimizer})
     return models
 
 

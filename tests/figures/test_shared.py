@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
+from cnnlab.analysis.selection import SelectionRules
+
 import numpy as np
 import torch
 from PIL import Image
@@ -46,7 +48,7 @@ def test_report_and_explain_pngs_come_from_the_kits_writer_at_the_kits_resolutio
 def _data(evaluation: Evaluation, spec: dict) -> SimpleNamespace:
     """Just enough of the report's data for its best-configuration section."""
     return SimpleNamespace(evaluation=evaluation, evaluation_reason=None, spec=spec, confusion_pair=None,
-                           confusion_pair_reason=None)
+                           confusion_pair_reason=None, finals=[], rules=SelectionRules())
 
 
 def _images(count: int, seed: int) -> np.ndarray:
