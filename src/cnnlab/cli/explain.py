@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def command_explain(args: argparse.Namespace) -> int:
     """Explain one run of the store in ``args.folder`` (``--run ID``, else the best run) and print each file."""
     from cnnlab.explain.figures import default_folder, explain_run, parse_what
-    from cnnlab.explain.runs import best_run, resolve_run_id
+    from cnnlab.store.lookup import best_run, find_run
     from cnnlab.store import Store
 
     if args.run and args.best:
@@ -73,7 +73,7 @@ def command_explain(args: argparse.Namespace) -> int:
     layers = _layer_list(args.layers)
     with Store(args.folder, create=False) as store:
         if args.run:
-            record = resolve_run_id(store, args.run)
+            record = find_run(store, args.run)
         elif args.config:
             record = _configuration_run(store, args.study, args.config)
         else:

@@ -69,7 +69,9 @@ def command_ls(args: argparse.Namespace) -> int:
     elif fmt != "table":
         _print_results(rows, fmt, study.name)
     else:
-        print(format_results(rows, title=f"Study '{study.name}' in {args.folder}: {len(runs)} runs",
+        overrides = " ".join(study.setting("overrides", default=[]))
+        print(format_results(rows, title=f"Study '{study.name}' in {args.folder}: {len(runs)} runs"
+                             + (f" (with {overrides})" if overrides else ""),
                              validated_on_test=study.setting("evaluate", "validate_on") == "test"))
         if earlier and args.all:
             print(f"\nRuns of earlier versions of the study, not counted above ({len(earlier)}):")

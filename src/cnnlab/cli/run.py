@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import signal
 import sys
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from cnnlab.cli.arguments import MAX_IMAGES, MAX_THREADS, at_most, fraction_of_gpus, positive, workers
+from cnnlab.cli.spec import overrides_argument
 from cnnlab.errors import CnnlabError
 
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
@@ -29,11 +31,12 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
         "by SIGTERM",
     )
     run.add_argument("spec", type=Path, help="the study file (YAML)")
+    overrides_argument(run)
     run.add_argument("--out", type=Path, help="output folder (default: runs/<study name>)")
     run.add_argument("--data-dir", type=Path, help="where dataset files are (default: $CNNLAB_DATA, then the user cache)")
-    run.add_argument("--epochs", type=positive, help="every run's epochs, a variant's own and the finals' evaluate.final_epochs too: a quick trial (changes the runs' identity; a sweep over train.epochs still wins)")
+    run.add_argument("--epochs", type=positive, help="train.epochs=N, and a variant's own epochs and the finals' evaluate.final_epochs too: a quick trial (changes the runs' identity; a sweep over train.epochs still wins)")
     run.add_argument("--precision", choices=["fp32", "bf16"],
-                     help="override train.precision: bf16 autocast is about 1.5-2x faster on CPUs with bf16 "
+                     help="the same as train.precision=fp32|bf16: bf16 autocast is about 1.5-2x faster on CPUs with bf16 "
                      "instructions (AVX512-BF16, AMX) and on recent GPUs (changes the runs' identity)")
     run.add_argument("--limit-train", type=at_most(MAX_IMAGES), metavar="N", help="train on a random N examples of the training split")
     run.add_argument("--threads", type=at_most(MAX_THREADS), help="CPU threads per run (default: every core, split among workers; 1 for tiny models)")
@@ -47,6 +50,11 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
                      help="with --executor ray: the cluster's HOST:PORT, or 'auto' for the one started on this machine")
     run.add_argument("--gpus-per-run", type=fraction_of_gpus, metavar="N",
                      help="with --executor ray: GPUs each run asks for (default: 1 when train.device is cuda)")
+    run.add_argument("--tensorboard", type=Path, metavar="DIR",
+                     help="write TensorBoard logs to DIR while the study trains, one TensorBoard run per run (watch "
+                     "with 'tensorboard --logdir DIR'); the spec's 'train: {log: [tensorboard]}' writes them to "
+                     "OUT/tensorboard. Never changes the runs' identity: finished runs are not trained again. "
+                     "Needs pip install 'cnnlab[logs]'")
     run.add_argument("--force", action="store_true", help="train finished runs again")
     run.add_argument("--quiet", action="store_true", help="no progress display; print only the results")
     run.add_argument("--no-report", action="store_true", help="do not write DIR/report.html at the end")
@@ -94,11 +102,14 @@ def _command_run(args: argparse.Namespace) -> int:
     from cnnlab.analysis.tables import earlier_runs_note, format_results
     from cnnlab.api import run_study
     from cnnlab.execute.progress import make_progress
+    from cnnlab.spec.overrides import parse_overrides
 
+    overrides = parse_overrides(args.overrides)  # before anything: a bad one is one error, nothing written
     progress = make_progress(quiet=args.quiet)
     result = run_study(args.spec, args.out, data_dir=args.data_dir, epochs=args.epochs, limit_train=args.limit_train,
-                       precision=args.precision, force=args.force, threads=args.threads, workers=args.workers,
-                       executor=args.executor, address=args.address, gpus_per_run=args.gpus_per_run, progress=progress)
+                       precision=args.precision, overrides=overrides, force=args.force, threads=args.threads, workers=args.workers,
+                       executor=args.executor, address=args.address, gpus_per_run=args.gpus_per_run,
+                       tensorboard=args.tensorboard, progress=progress)
     outcome = result.outcome
     print(format_results(result.rows, title=f"Results ({outcome.describe()}) in {result.folder}",
                          validated_on_test=any(config.validate_on_test for config in result.plan)))
@@ -108,9 +119,11 @@ def _command_run(args: argparse.Namespace) -> int:
         _write_report_after_run(result, args)
     if outcome.interrupted:
         print(f"\nStopped. Finished runs are kept; resume with: cnnlab run {args.spec} --out {result.folder}"
+              + "".join(f" {shlex.quote(word)}" for word in args.overrides)
               + (f" --epochs {args.epochs}" if args.epochs else "")
               + (f" --limit-train {args.limit_train}" if args.limit_train else "")
-              + (f" --precision {args.precision}" if args.precision else ""), file=sys.stderr)
+              + (f" --precision {args.precision}" if args.precision else "")
+              + (f" --tensorboard {args.tensorboard}" if args.tensorboard else ""), file=sys.stderr)
         return INTERRUPTED
     if not outcome.ok:
         print(f"\nNot every run finished ({outcome.describe()}); see 'cnnlab ls {result.folder} --runs' for errors.",

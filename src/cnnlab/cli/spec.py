@@ -18,10 +18,24 @@ def add_spec(commands: Any) -> argparse.ArgumentParser:
                                description="Validate a study file and list the runs it expands to (architecture x "
                                "variant x sweep point x repeat x fold), with each run's id and seed.")
     spec.add_argument("file", type=Path, nargs="?", help="the study file (YAML)")
+    overrides_argument(spec)
     spec.add_argument("--schema", action="store_true", help="print the JSON schema of the spec format")
     spec.add_argument("--json", action="store_true", help="print the plan as JSON")
     spec.set_defaults(handler=command_spec)
     return spec
+
+
+OVERRIDES_HELP = ("set a setting of the spec, as editing the file would (so the runs' ids change as the edit's "
+                  "would): its path as the spec's errors name it, with [N] for a list's item from 0, and a YAML value "
+                  "(train.optimizer.lr=0.01 repeats=5 variants.l2.l2=1e-4 architectures.A1[0].conv.filters=64 "
+                  "'sweep.conv.kernel=[3, 5]'); validated as the spec is, stored with the study, shown by the report "
+                  "and 'cnnlab ls'")
+
+
+def overrides_argument(parser: argparse.ArgumentParser) -> None:
+    """``KEY=VALUE ...`` after the spec file (``cnnlab run`` and ``cnnlab spec``); ``main`` also takes
+    them after options, which argparse alone would refuse."""
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
 
 
 def add_summary(commands: Any) -> argparse.ArgumentParser:
@@ -60,17 +74,21 @@ def command_spec(args: argparse.Namespace) -> int:
         raise SpecError("give a study file (cnnlab spec study.yaml) or --schema")
     from cnnlab.execute.preflight import known_shape_problems
     from cnnlab.spec.loader import load_study
+    from cnnlab.spec.overrides import apply_overrides, override_words, parse_overrides
     from cnnlab.spec.plan import expand
 
-    study, _ = load_study(args.file)
+    overrides = parse_overrides(args.overrides)
+    study = apply_overrides(load_study(args.file)[0], overrides)
     plan = expand(study)
     problems = known_shape_problems(study, plan)
     if args.json:
-        print_json({"study": study.name, "runs": [{"id": c.run_id, **c.model_dump(mode="json")} for c in plan],
-                    "problems": problems})
+        print_json({"study": study.name, "overrides": override_words(overrides),
+                    "runs": [{"id": c.run_id, **c.model_dump(mode="json")} for c in plan], "problems": problems})
         return 1 if problems else 0
     for line in plan_lines(study, plan):
         print(line)
+    if overrides:
+        print(f"with {' '.join(override_words(overrides))} over {args.file}")
     print(f"dataset {study.dataset.name}, {study.train.epochs} epochs, batch {study.train.batch_size}, "
           f"optimizer {study.train.optimizer.name} lr {study.train.optimizer.lr}")
     for number, config in enumerate(plan, start=1):

@@ -45,7 +45,8 @@ def class_folder_names(root: Path) -> list[str]:
         return []
 
 
-def _image_files(class_folder: Path) -> list[Path]:
+def image_files(class_folder: Path) -> list[Path]:
+    """Every file under the folder, sorted, less hidden ones and Thumbs.db/desktop.ini: each must be an image."""
     files = []
     for path in sorted(class_folder.rglob("*")):
         if any(part.startswith(".") for part in path.relative_to(class_folder).parts) or path.name.lower() in JUNK:
@@ -55,7 +56,20 @@ def _image_files(class_folder: Path) -> list[Path]:
     return files
 
 
-def _read_image(path: Path, mode: str, size: Optional[tuple[int, int]]) -> np.ndarray:
+def conform_image(image: Any, mode: str, size: Optional[tuple[int, int]]) -> np.ndarray:
+    """An opened Pillow image as this dataset keeps it (uint8 H x W, or H x W x C): converted to
+    ``mode`` ("L": Pillow's ITU-R 601-2 luma, "RGB"), resized bilinearly to ``size`` (height, width)
+    when given and different. ``cnnlab predict`` feeds a model's images through the same rule."""
+    from PIL import Image
+
+    image = image.convert(mode)
+    if size is not None and image.size != (size[1], size[0]):
+        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def read_image(path: Path, mode: str, size: Optional[tuple[int, int]]) -> np.ndarray:
+    """One image file through ``conform_image``; a DataError naming the file when it is not one."""
     from PIL import Image, UnidentifiedImageError
 
     if path.stat().st_size == 0:
@@ -64,10 +78,7 @@ def _read_image(path: Path, mode: str, size: Optional[tuple[int, int]]) -> np.nd
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                image = image.convert(mode)
-                if size is not None and image.size != (size[1], size[0]):
-                    image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                return np.asarray(image, dtype=np.uint8)
+                return conform_image(image, mode, size)
     except UnidentifiedImageError:
         raise DataError(f"{path} is not an image Pillow can read; every file in a class folder must be an image "
                         f"(move other files out of the dataset folder).") from None
@@ -83,13 +94,13 @@ def read_image_part(folder: Path, class_names: list[str], image_size: Optional[t
         class_folder = folder / name
         if not class_folder.is_dir():
             continue
-        found = _image_files(class_folder)
+        found = image_files(class_folder)
         if not found:
             raise DataError(f"class folder {class_folder} holds no images; remove it or add images.")
         files.extend((path, label) for path in found)
     if not files:
         raise DataError(f"{folder} holds no images in class sub-folders.")
-    first = _read_image(files[0][0], mode, image_size)
+    first = read_image(files[0][0], mode, image_size)
     height, width = first.shape[:2]
     channels = 1 if grayscale else 3
     check_fits(len(files) * height * width * channels,
@@ -97,7 +108,7 @@ def read_image_part(folder: Path, class_names: list[str], image_size: Optional[t
                "Give 'image_size: [height, width]' in the dataset spec to resize them as they are read.")
     images = np.empty((len(files), height, width, channels), dtype=np.uint8)
     for i, (path, _) in enumerate(files):
-        pixels = first if i == 0 else _read_image(path, mode, image_size)
+        pixels = first if i == 0 else read_image(path, mode, image_size)
         if pixels.shape[:2] != (height, width):
             raise DataError(
                 f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels but {files[0][0]} is {width}x{height}; "

@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 from cnnlab.analysis.comparisons import run_results
 from cnnlab.analysis.selection import SelectionRules, final_config, select_finals
@@ -25,6 +25,8 @@ from cnnlab.execute.driver import PlanOutcome
 from cnnlab.execute.local import execute_local
 from cnnlab.execute.preflight import preflight
 from cnnlab.execute.progress import StudyProgress
+from cnnlab.execute.tensorboard_log import TensorBoardLog
+from cnnlab.spec.overrides import apply_overrides, override_words, with_flag
 from cnnlab.spec.plan import RunConfig, expand
 from cnnlab.spec.study import Study
 from cnnlab.store import Store
@@ -50,6 +52,7 @@ class StudyRun:
     rows: list[ResultRow]
     plan: list[RunConfig]
     earlier_runs: int = 0  # runs of earlier versions of the study in the folder, counted nowhere
+    tensorboard: Optional[Path] = None  # where the TensorBoard logs went, when they were written
 
 
 @dataclass
@@ -62,6 +65,16 @@ class ExecutionSettings:
     executor: str = "local"
     address: str = "auto"
     gpus_per_run: Optional[float] = None
+    # TensorBoard logs in this folder (``train.log: [tensorboard]`` writes them to <out>/tensorboard).
+    tensorboard: Optional[Union[str, Path]] = None
+
+
+def tensorboard_folder(study: Study, settings: ExecutionSettings, folder: Path) -> Optional[Path]:
+    """Where the study's TensorBoard logs go: the folder asked for, else <out>/tensorboard when the
+    spec's ``train.log`` lists tensorboard, else nowhere."""
+    if settings.tensorboard is not None:
+        return Path(settings.tensorboard)
+    return folder / "tensorboard" if "tensorboard" in study.train.log else None
 
 
 def conduct(
@@ -74,6 +87,7 @@ def conduct(
     epochs: Optional[int] = None,
     limit_train: Optional[int] = None,
     precision: Optional[str] = None,
+    overrides: Optional[Mapping[str, Any]] = None,
     settings: Optional[ExecutionSettings] = None,
     progress: Optional[StudyProgress] = None,
 ) -> StudyRun:
@@ -83,12 +97,21 @@ def conduct(
         raise SpecError(f"unknown executor '{settings.executor}'; use 'local' or 'ray'")
     if limit_train is not None and limit_train < 1:
         raise SpecError(f"limit_train must be at least 1; found {limit_train}")
-    plan = expand(study, epochs=epochs, limit_train=limit_train, precision=precision)
+    # An override is an edit of the spec: the runs get the ids the edited file would give them.
+    overrides = with_flag(overrides, "train.precision", "--precision", precision)
+    study = apply_overrides(study, overrides)
+    plan = expand(study, epochs=epochs, limit_train=limit_train)
+    # What the report and 'cnnlab ls' show of the command line; --epochs also shortens the variants' own.
+    changed = override_words(overrides) + [f"{flag} {value}" for flag, value in
+                                           (("--epochs", epochs), ("--limit-train", limit_train)) if value is not None]
     if epochs is not None and isinstance(study.evaluate.final_epochs, int):
         # --epochs shortens the finals too (a trial run); their mean-best-epoch rule is short already.
         study = study.model_copy(update={"evaluate": study.evaluate.model_copy(update={"final_epochs": epochs})})
     folder = Path(out) if out is not None else default_output(study)
     progress = progress or StudyProgress()
+    logs = tensorboard_folder(study, settings, folder)
+    if logs is not None:  # checked before anything trains: the package is there, the folder writable
+        progress = TensorBoardLog(progress, logs, histograms="histograms" in study.train.log)
     if settings.executor == "ray":
         from cnnlab.execute.cluster import connect
 
@@ -97,12 +120,15 @@ def conduct(
     # Before the folder is touched: bad input is one error (exit 2), not a failed run each.
     preflight(_unfinished(plan, folder, study.name, settings.force), cache)
     with Store(folder) as store, StoreLock(folder, study.name):
-        store.save_study(study.name, text, study.model_dump(mode="json"), path,
+        spec = study.model_dump(mode="json")
+        store.save_study(study.name, text, {**spec, "overrides": changed} if changed else spec, path,
                          environment(select_device(study.train.device)))
         # What this command runs is what every table counts; runs of earlier plans (a quick trial,
         # an edited architecture) stay in the store, uncounted, until 'cnnlab prune'.
         store.set_plan(study.name, [config.run_id for config in plan])
         started = time.perf_counter()
+        if logs is not None:
+            progress.message(f"TensorBoard logs: {logs} (watch them with: tensorboard --logdir {logs})")
 
         def execute(configs: list[RunConfig], force: bool) -> PlanOutcome:
             return _execute(configs, store, cache, progress, study, settings, force)
@@ -124,7 +150,7 @@ def conduct(
             store.add_wall_time(study.name, time.perf_counter() - started)
         rows = result_rows(store.runs(study.name))
         earlier = len(store.runs(study.name, earlier=True))
-    return StudyRun(outcome, folder, rows, plan, earlier)
+    return StudyRun(outcome, folder, rows, plan, earlier, logs)
 
 
 def _unfinished(plan: list[RunConfig], folder: Path, study: str, force: bool) -> list[RunConfig]:

@@ -74,6 +74,7 @@ class Driver:
         self.attempts: dict[str, int] = {}
         self.numbers: dict[str, int] = {}  # run id -> its place in the progress display
         self.labels = {config.run_id: config.label for config in configs}
+        self.configs = {config.run_id: config for config in configs}
         self.warned: set[str] = set()
         self.ended: dict[str, str] = {}
         self.losses: dict[str, int] = {}  # run id -> workers lost under it in this command
@@ -143,6 +144,8 @@ class Driver:
                 self._end(run_id, event["status"], event["error"] or "")
         else:
             raise ValueError(f"unknown run event {kind!r}")
+        # After the store has it: an observer (the TensorBoard log) never sees what the store lacks.
+        progress.run_event(event, self.configs[run_id])
 
     def _end(self, run_id: str, status: str, detail: str) -> None:
         self.ended[run_id] = status

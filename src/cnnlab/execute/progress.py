@@ -5,7 +5,10 @@ by id, so runs training at once (worker processes, a cluster) show side by side.
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Optional, TextIO
+
+if TYPE_CHECKING:
+    from cnnlab.spec.plan import RunConfig
 
 
 class StudyProgress:
@@ -18,6 +21,10 @@ class StudyProgress:
     def run_end(self, run_id: str, status: str, detail: str = "") -> None: ...
     def study_end(self) -> None: ...
     def message(self, text: str) -> None: ...
+
+    def run_event(self, event: dict[str, Any], config: "RunConfig") -> None:
+        """Every event of a run's current attempt (``runner.Emit``), once the driver has stored it:
+        for observers that need more than the hooks above (``tensorboard_log.TensorBoardLog``)."""
 
 
 class LogProgress(StudyProgress):

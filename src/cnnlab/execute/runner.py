@@ -22,16 +22,17 @@ from cnnlab.train import (
     Diverged, Normalizer, TrainCallback, TrainData, Trainer, TrainResult, configure_threads, environment,
     select_device,
 )
-from cnnlab.store.artifacts import serialize_weights
+from cnnlab.store.artifacts import inference_facts, serialize_weights
 from cnnlab.train.checkpoint import parse_checkpoint, serialize_state
 from cnnlab.train.device import bf16_is_native, threads_for
 
 
 Emit = Callable[[dict[str, Any]], None]
 """Where a run's events go. Each event is a plain dict with ``kind``, ``run_id`` and ``attempt``:
-started (info, resumed_from), batch (epoch, batch, batches, logs), epoch (epoch, logs),
-checkpoint (epoch, data: checkpoint file bytes), finished (summary, weights, predictions,
-examples: file bytes) and ended (status, error, diverged_epoch, input_error). Plain data, so an
+started (info, resumed_from), batch (epoch, batch, batches, logs), epoch (epoch, logs, and
+weights: the model's safetensors bytes, only when train.log asks for histograms), checkpoint
+(epoch, data: checkpoint file bytes), finished (summary, weights, predictions, examples: file
+bytes) and ended (status, error, diverged_epoch, input_error). Plain data, so an
 event can cross a process or a cluster to the driver, which alone writes the store.
 
 ``input_error`` is None unless the run stopped on bad input (one of ``INPUT_ERRORS``, by class
@@ -64,14 +65,24 @@ def code_version() -> str:
 class _EventCallback(TrainCallback):
     """Turns the trainer's hooks into events."""
 
-    def __init__(self, emit: Emit, run_id: str, attempt: int):
+    def __init__(self, emit: Emit, run_id: str, attempt: int, weights_each_epoch: bool = False):
         self.emit, self.base = emit, {"run_id": run_id, "attempt": attempt}
+        self.weights_each_epoch = weights_each_epoch
+        self.model: Optional[Any] = None
+
+    def on_train_start(self, trainer: Trainer, start_epoch: int) -> None:
+        self.model = trainer.model
 
     def on_batch_end(self, epoch: int, batch: int, batches: int, logs: dict[str, float]) -> None:
         self.emit({"kind": "batch", **self.base, "epoch": epoch, "batch": batch, "batches": batches, "logs": logs})
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        self.emit({"kind": "epoch", **self.base, "epoch": epoch, "logs": dict(logs)})
+        event = {"kind": "epoch", **self.base, "epoch": epoch, "logs": dict(logs)}
+        if self.weights_each_epoch and self.model is not None:
+            # train.log: histograms. The weights travel in the event, since the driver that writes the
+            # TensorBoard files may be on another machine than this worker.
+            event["weights"] = serialize_weights(self.model.state_dict())
+        self.emit(event)
 
     def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
         self.emit({"kind": "checkpoint", **self.base, "epoch": epoch, "data": serialize_state(state)})
@@ -121,7 +132,7 @@ def train_run(
         data = TrainData(train, val, splits.test if config.evaluate_test else None,
                          Normalizer(scale, shift), list(config.dataset.augment), test_each_epoch=config.test_curve)
         trainer = Trainer(built, data, config.train, config.seed, device,
-                          callbacks=[_EventCallback(emit, run_id, attempt)])
+                          callbacks=[_EventCallback(emit, run_id, attempt, "histograms" in config.train.log)])
         if resume is not None:
             trainer.load_state_dict(parse_checkpoint(resume))
         info = {
@@ -146,7 +157,11 @@ def train_run(
         result = trainer.fit()
         summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
         predictions, examples = evaluation_files(result.probabilities, {"val": data.val, "test": data.test})
-        weights = serialize_weights(trainer.model.state_dict())
+        # What using the model needs without the dataset travels in the weights file's metadata.
+        facts = inference_facts(run_id=run_id, cnnlab_version=info["code_version"], input_shape=splits.input_shape,
+                                class_names=splits.class_names, normalize=config.dataset.normalize, scale=scale,
+                                shift=shift, dataset=config.dataset)
+        weights = serialize_weights(trainer.model.state_dict(), facts)
     except Diverged as error:
         return end("diverged", str(error), error.epoch)
     except KeyboardInterrupt:

@@ -22,7 +22,8 @@ from cnnlab.explain.byclass import NeuronsByClass, neurons_by_class
 from cnnlab.explain.images import InputImage, load_image_file, load_input_image, load_sample_image, parse_index
 from cnnlab.explain.picks import LayerPickError, resolve_layer, resolve_layers
 from cnnlab.explain.receptive import Crop, ReceptiveField, crop, receptive_field, receptive_fields
-from cnnlab.explain.runs import ExplainedRun, best_run, load_run, resolve_run_id
+from cnnlab.explain.runs import ExplainedRun, load_run
+from cnnlab.store.lookup import best_run, find_run
 from cnnlab.explain.weights import NEAR_ZERO, LayerWeights, filters, weight_histograms
 from cnnlab.explain.figures import (
     DEFAULT_WHAT, WHAT, default_folder, explain_figures, explain_run, iter_figures, parse_what,
@@ -35,6 +36,6 @@ __all__ = [
     "explain_figures", "explain_run", "feature_maps", "filters", "guided_backprop", "iter_figures", "load_image_file",
     "load_input_image", "load_run", "load_sample_image", "named_layer", "neuron_guided_backprop", "neuron_saliency",
     "neurons_by_class", "parse_index", "parse_what", "receptive_field", "receptive_fields", "recording",
-    "resolve_layer", "resolve_layers", "resolve_run_id", "saliency", "top_activations", "unit_selector",
+    "resolve_layer", "resolve_layers", "find_run", "saliency", "top_activations", "unit_selector",
     "weight_histograms",
 ]

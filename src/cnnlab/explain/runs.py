@@ -19,12 +19,12 @@ from pydantic import BaseModel, ValidationError
 from cnnlab.data import ArrayDataset, DataCache, Splits, normalization
 from cnnlab.errors import DataError, StoreError
 from cnnlab.explain.images import InputImage, load_input_image, parse_index
-from cnnlab.models import BuiltModel, build_model
+from cnnlab.models import BuiltModel
 from cnnlab.records import RunRecord
-from cnnlab.registry import did_you_mean
 from cnnlab.spec.plan import RunConfig
 from cnnlab.spec.evaluate import Explain
 from cnnlab.store import Store
+from cnnlab.store.lookup import find_run, rebuilt_model
 from cnnlab.train import Normalizer
 
 T = TypeVar("T", bound=BaseModel)
@@ -126,28 +126,13 @@ class ExplainedRun:
             return self.model(x.to(model_device(self.model))).float().softmax(1).cpu()
 
 
-def resolve_run_id(store: Store, run_id: str) -> RunRecord:
-    """The run record for a full id or a unique prefix; a StoreError naming close ids otherwise."""
-    record = store.run(run_id)
-    if record is not None:
-        return record
-    ids = [run.id for run in store.runs()]
-    matches = [i for i in ids if run_id and i.startswith(run_id)]
-    if len(matches) == 1:
-        return store.run(matches[0])
-    if len(matches) > 1:
-        raise StoreError(f"run id '{run_id}' is ambiguous in {store.folder}: {', '.join(matches[:5])}")
-    raise StoreError(f"{store.folder} has no run '{run_id}'{did_you_mean(run_id, ids)}; "
-                     f"'cnnlab ls {store.folder} --runs' lists the runs")
-
-
 def load_run(store: Store, run_id: str, data_dir: Optional[str | Path] = None,
              device: Optional[str | torch.device] = None) -> ExplainedRun:
     """Rebuild a finished run: config, model with its weights in eval mode, class names, explain settings.
 
     The model stays on the CPU unless ``device`` is given; inputs follow the model.
     """
-    record = resolve_run_id(store, run_id)
+    record = find_run(store, run_id)
     if not record.done:
         raise StoreError(f"run {record.id} is {record.status}; only finished runs can be explained")
     config = _stored(RunConfig, record.config, store, f"run {record.id}", "config_json")
@@ -155,16 +140,7 @@ def load_run(store: Store, run_id: str, data_dir: Optional[str | Path] = None,
         raise StoreError(f"run {record.id} has no recorded input shape or class names; rerun it with this cnnlab")
     input_shape = tuple(int(n) for n in record.input_shape)
     class_names = [str(name) for name in record.class_names]
-    built = build_model(config.layer_list(), input_shape, len(class_names), variant=config.variant_spec,
-                        init="default", generator_seed=0)
-    try:
-        built.module.load_state_dict(store.load_weights(record.id))
-    except RuntimeError as error:
-        raise StoreError(f"run {record.id}: the stored weights do not fit the model its config builds "
-                         f"({str(error).splitlines()[0]})") from None
-    built.module.eval()
-    if device is not None:
-        built.module.to(device)
+    built = rebuilt_model(record, config, input_shape, len(class_names), store.load_weights(record.id), device)
     explain, spec_folder = study_explain(store, config.study)
     return ExplainedRun(run_id=record.id, record=record, config=config, built=built, class_names=class_names,
                         explain=explain, data_dir=Path(data_dir) if data_dir else None, spec_folder=spec_folder)
@@ -193,18 +169,3 @@ def _stored(model: type[T], value: object, store: Store, row: str, column: str) 
                          "rebuilt. Rerun the study into a new folder") from None
 
 
-def best_run(store: Store, study: Optional[str] = None) -> RunRecord:
-    """The study's best run, by the one definition the report states (``analysis.BEST_RUN_RULE``):
-    the final retrain of the configuration selected on validation when there is one, else that
-    configuration's median repeat. A StoreError when no run is finished or none has validation metrics.
-    """
-    from cnnlab.analysis import study_best_run_id
-
-    name = store.study(study).name
-    if not store.runs(name, status="done"):
-        raise StoreError(f"study '{name}' in {store.folder} has no finished run to explain; run 'cnnlab run SPEC' first")
-    run_id = study_best_run_id(store, name)
-    if run_id is None:
-        raise StoreError(f"study '{name}' in {store.folder} has no finished run with validation metrics, so no "
-                         "configuration is selected and no run is the best; name one with --run ID")
-    return store.run(run_id)

@@ -57,6 +57,8 @@ def study_header(data: ReportData) -> Section:
     facts: list[tuple[str, str]] = [("Study", data.name)]
     if data.study.spec_path:
         facts.append(("Spec file", str(data.study.spec_path)))
+    if data.study.setting("overrides"):  # settings given on the command line over the file's (cnnlab.spec.overrides)
+        facts.append(("Overrides", " ".join(data.study.setting("overrides")) + " (over the spec below)"))
     facts.append(("Runs", f"{len(data.runs)}" + (": " + ", ".join(f"{n} {s}" for s, n in statuses.most_common())
                                                  if data.runs else "")))
     facts += _dataset_facts(data)

@@ -100,6 +100,9 @@ ADDED_FIELDS = {"test_curve": False, "validate_on_test": False}
 def run_id(config: RunConfig) -> str:
     """A stable 16-hex-digit hash of the resolved configuration."""
     data = config.model_dump(mode="json")
+    # train.log only says where the run's curves are shown (TensorBoard), not what trains: it is never
+    # part of the id, so turning logs on or off finds the same finished runs.
+    data["train"].pop("log", None)
     for key, default in ADDED_FIELDS.items():
         if data.get(key) == default:
             del data[key]

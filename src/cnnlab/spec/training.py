@@ -79,6 +79,19 @@ class Train(SpecModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: Optional[Annotated[int, Field(ge=1, le=1024)]] = Field(None, description="CPU threads; default: all cores")
     checkpoint_every: Annotated[int, Field(ge=1)] = Field(1, description="epochs between resumable checkpoints")
+    # Where a run's curves are shown while it trains; never part of a run's identity (spec.plan.run_id
+    # leaves it out), so turning logs on or off retrains nothing.
+    log: list[Literal["tensorboard", "histograms"]] = Field(
+        default_factory=list, description="tensorboard: live TensorBoard files in <output folder>/tensorboard; "
+        "histograms (with tensorboard): each epoch's weight histograms too",
+    )
+
+    @model_validator(mode="after")
+    def _histograms_need_tensorboard(self) -> "Train":
+        if "histograms" in self.log and "tensorboard" not in self.log:
+            raise PydanticCustomError("log", "log: histograms are written to TensorBoard's files; "
+                                      "list tensorboard too ([tensorboard, histograms])")
+        return self
 
 
 class TrainChanges(SpecModel):

@@ -1,7 +1,28 @@
 """The files a finished run leaves in the store: written here, read back here.
 
 ``weights`` (safetensors): the model's final state dict, contiguous CPU tensors by their module
-names (``conv1.0.weight``, ...); read back with safetensors, which holds no code.
+names (``conv1.0.weight``, ...); read back with safetensors, which holds no code. Its header's
+metadata (safetensors' str -> str ``__metadata__``, which every safetensors reader ignores or
+passes through, so older readers load the tensors unchanged) holds under ``INFERENCE_KEY`` one
+JSON object: what using the model needs besides the weights (``inference_facts``, checked by
+``read_inference``; weights stored before it was kept have none):
+
+    format          int                 INFERENCE_FORMAT (1)
+    run_id          str                 the run the weights are from
+    cnnlab_version  str                 the version (and git commit) that trained it
+    input_shape     [C, H, W]           what the model takes, channels first (layout "NCHW")
+    layout          str                 "NCHW"
+    class_names     [str] * classes     output column i is class_names[i]
+    normalize       str                 the spec's dataset.normalize: unit, standardize or none
+    scale, shift    [float] * C         model input = uint8 pixel (0-255) * scale + shift, per channel
+                                        (float32 values; standardize: the training split's mean/std)
+    image_mode      str or null         the Pillow mode an image file is converted to: L (1 channel,
+                                        ITU-R 601-2 luma, the folder dataset's grayscale rule), RGB (3),
+                                        RGBA (4); null for other channel counts
+    resize          str                 "bilinear": an image file of another size is resized to H x W
+                                        as the folder dataset resizes to its image_size
+    dataset         {name, image_size, grayscale}   the spec's dataset fields that shaped the images
+    output          str                 "logits": the module's output; softmax gives probabilities
 
 ``predictions`` (npz): the softmax outputs and true labels of every split the run evaluated
 with its final weights ("val", and "test" when the run measures it), for confusion matrices:
@@ -29,6 +50,8 @@ take a file or its bytes (the store reads a file once, checks its sha256, then p
 from __future__ import annotations
 
 import io
+import json
+import math
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -241,17 +264,20 @@ def read_examples(source: Source, where: Optional[str | Path] = None) -> Example
 
 
 __all__ = ["EXAMPLES_PER_KIND", "SPLITS", "EXAMPLE_KINDS", "SplitPredictions", "Predictions", "Examples",
-           "ExampleImages", "evaluation_files", "read_predictions", "read_examples"]
+           "ExampleImages", "evaluation_files", "read_predictions", "read_examples", "serialize_weights",
+           "read_weights", "INFERENCE_KEY", "INFERENCE_FORMAT", "IMAGE_MODES", "inference_facts", "read_inference"]
 
 
 # ---------------------------------------------------------------- weights
 
 
-def serialize_weights(state_dict: Mapping[str, Any]) -> bytes:
-    """A safetensors file's bytes for a model's state dict (tensors copied to contiguous CPU ones)."""
+def serialize_weights(state_dict: Mapping[str, Any], inference: Optional[Mapping[str, Any]] = None) -> bytes:
+    """A safetensors file's bytes for a model's state dict (tensors copied to contiguous CPU ones),
+    with ``inference`` (from ``inference_facts``) as JSON in its metadata when given."""
     from safetensors.torch import save
 
-    return save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
+    metadata = {INFERENCE_KEY: json.dumps(dict(inference))} if inference is not None else None
+    return save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, metadata=metadata)
 
 
 def read_weights(source: Source, where: Optional[str | Path] = None) -> dict[str, Any]:
@@ -266,3 +292,88 @@ def read_weights(source: Source, where: Optional[str | Path] = None) -> dict[str
         return dict(sorted(load(source).items()))  # by name, as load_file gives them (load: in file order)
     except Exception as error:  # safetensors raises its own types for damaged files
         raise StoreError(f"{path}: not a readable safetensors weights file ({error})") from None
+
+
+# ---------------------------------------------------------------- what inference needs (weights metadata)
+
+INFERENCE_KEY = "cnnlab.inference"
+INFERENCE_FORMAT = 1
+NORMALIZE_MODES = ("unit", "standardize", "none")
+# The Pillow mode an image file becomes for a model of this many channels: the folder dataset's rule
+# ("L" with grayscale, else "RGB"), and RGBA for the 4-channel arrays an npz dataset may hold.
+IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def inference_facts(*, run_id: str, cnnlab_version: str, input_shape: Any, class_names: Any, normalize: str,
+                    scale: Any, shift: Any, dataset: Any) -> dict[str, Any]:
+    """What using the model needs besides its weights, as plain JSON data (see the module doc).
+    ``scale`` and ``shift`` are the trainer's per-channel tensors (any shape holding C values);
+    ``dataset`` is the spec's (``name``, ``image_size``, ``grayscale`` are read)."""
+    size = getattr(dataset, "image_size", None)
+    channels, height, width = (int(n) for n in input_shape)
+    return {
+        "format": INFERENCE_FORMAT, "run_id": str(run_id), "cnnlab_version": str(cnnlab_version),
+        "input_shape": [channels, height, width], "layout": "NCHW", "class_names": [str(n) for n in class_names],
+        "normalize": normalize,
+        # float32 -> float is exact and JSON keeps a float's repr: the values read back are the trained ones.
+        "scale": [float(v) for v in _numpy(scale).reshape(-1)], "shift": [float(v) for v in _numpy(shift).reshape(-1)],
+        "image_mode": IMAGE_MODES.get(channels), "resize": "bilinear",
+        "dataset": {"name": str(dataset.name), "image_size": [int(n) for n in size] if size is not None else None,
+                    "grayscale": bool(getattr(dataset, "grayscale", False))},
+        "output": "logits",
+    }
+
+
+def _header_metadata(source: Source, path: str | Path) -> dict[str, Any]:
+    """The ``__metadata__`` of a safetensors file's JSON header (8 bytes of length, then the header)."""
+    try:
+        if isinstance(source, bytes):
+            head, rest = source[:8], source[8:]
+        else:
+            with open(source, "rb") as handle:
+                head = handle.read(8)
+                rest = handle.read(min(int.from_bytes(head, "little"), 100 << 20)) if len(head) == 8 else b""
+        size = int.from_bytes(head, "little")
+        if len(head) != 8 or size > len(rest):
+            raise ValueError("the header is cut short")
+        header = json.loads(rest[:size])
+        metadata = header.get("__metadata__") if isinstance(header, dict) else []
+        if not isinstance(metadata, (dict, type(None))):
+            raise ValueError("the header is not a safetensors header")
+        return metadata or {}
+    except (OSError, ValueError) as error:
+        raise StoreError(f"{path}: not a readable safetensors weights file ({error})") from None
+
+
+def read_inference(source: Source, where: Optional[str | Path] = None) -> Optional[dict[str, Any]]:
+    """The inference facts in a weights file's (or its bytes') metadata, checked against the module
+    doc; None for weights stored before cnnlab kept them. A StoreError naming the file otherwise."""
+    what = "weights"
+    path = _where(source, where, what)
+    text = _header_metadata(source, path).get(INFERENCE_KEY)
+    if text is None:
+        return None
+    try:
+        facts = json.loads(text)
+    except ValueError:
+        facts = None
+    _check(isinstance(facts, dict), path, what, f"its '{INFERENCE_KEY}' metadata is not a JSON object")
+    _check(facts.get("format") == INFERENCE_FORMAT, path, what,
+           f"its '{INFERENCE_KEY}' metadata has format {facts.get('format')!r}, which this cnnlab does not read "
+           f"(it reads {INFERENCE_FORMAT}); upgrade cnnlab")
+    shape = facts.get("input_shape")
+    _check(isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape),
+           path, what, "its input_shape is not [C, H, W]")
+    names = facts.get("class_names")
+    _check(isinstance(names, list) and names and all(isinstance(n, str) for n in names), path, what,
+           "its class_names are not a list of names")
+    _check(facts.get("normalize") in NORMALIZE_MODES, path, what, "its normalize is not unit, standardize or none")
+    for key in ("scale", "shift"):
+        values = facts.get(key)
+        _check(isinstance(values, list) and len(values) == shape[0]
+               and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values),
+               path, what, f"its {key} is not one finite number per channel")
+    _check(facts.get("image_mode") == IMAGE_MODES.get(shape[0]), path, what,
+           f"its image_mode does not fit {shape[0]} channels")
+    _check(isinstance(facts.get("run_id"), str), path, what, "it names no run_id")
+    return facts

@@ -10,13 +10,14 @@ import hashlib
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from cnnlab.errors import StoreError
 from cnnlab.fsutil import write_bytes_atomic
 from cnnlab.store.artifacts import ExampleImages, Predictions, read_examples, read_predictions, read_weights
+
+if TYPE_CHECKING:  # a type only: reading a store (ls, completion) need not load torch, a second of start-up
+    import torch
 
 ARTIFACTS = "artifacts"
 CHECKPOINT_FILE = "checkpoint.pt"  # the name older cnnlab versions gave every checkpoint of a run
