@@ -136,12 +136,17 @@ class StudyRecord(_Record):
 
     def setting(self, *path: str, default: Any = None) -> Any:
         """A value of the stored spec by its path (``setting("evaluate", "select")``), or
-        ``default`` where the spec does not say."""
+        ``default`` where the spec does not say. ``setting("overrides")`` is a list of texts
+        (``key=value``, as the store keeps them) or ``default``: callers join them, and a spec_json
+        changed by hand may hold anything there, so whatever is not a text is left out."""
         node: Any = self.spec or {}
         for part in path:
             if not isinstance(node, Mapping) or node.get(part) is None:
                 return default
             node = node[part]
+        if path == ("overrides",):
+            words = [word for word in node if isinstance(word, str)] if isinstance(node, list) else []
+            return words or default
         return node
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cnnlab.analysis.comparisons import RunResult
-from cnnlab.analysis.selection import SelectionRules, final_config, select_best, select_finals
+from cnnlab.analysis.selection import SelectionRules, final_config, select_best, select_finals, study_choice
 from cnnlab.spec.loader import parse_study
 from cnnlab.spec.plan import expand
 from tests.conftest import TINY_STUDY
@@ -42,6 +42,20 @@ def test_each_rule_chooses_its_best_not_chosen_before():
     # The gap's best is the one already chosen: the next smallest gap is taken.
     results = [_result("bn", 0.74, 0.75), _result("dropout", 0.72, 0.80), _result("none", 0.70, 0.99)]
     assert _names(select_finals(results, SelectionRules("val_accuracy", ("val_accuracy", "gap")))) == ["small/bn", "small/dropout"]
+
+
+def test_the_smallest_gap_is_the_one_closest_to_zero_on_either_side():
+    # Dropout measured while training can put validation above training: -38 points is no better fit than +2.
+    results = [_result("drop", 0.81, 0.43), _result("none", 0.75, 0.77), _result("l2", 0.70, 0.80)]
+    assert select_best(results, "gap").configuration == "small/none"
+
+
+def test_with_finals_the_first_final_is_the_studys_choice():
+    rules = SelectionRules("val_accuracy", ("gap",))
+    choice, finals = study_choice(RESULTS, rules)
+    assert choice.configuration == finals[0].configuration == "small/dropout"
+    choice, finals = study_choice(RESULTS, SelectionRules("val_accuracy"))
+    assert (choice.configuration, finals) == ("small/bn", [])
 
 
 def test_a_constraint_leaves_out_configurations_over_it():
@@ -91,6 +105,8 @@ def test_a_final_trains_on_train_val_or_on_train_alone_and_measures_test_after_e
     assert (alone.merge_val, alone.test_curve) == (False, False)
     assert merged.train.epochs == selection.epochs and merged.train.early_stopping is None
     assert merged.run_id != alone.run_id != plan[1].run_id
+    # The test curve only measures: a final stored before curves existed is the same run, not retrained.
+    assert final_config(selection, plan, "train+val", test_curve=False).run_id == merged.run_id
 
 
 def test_selection_refuses_a_test_metric():

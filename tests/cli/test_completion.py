@@ -67,6 +67,30 @@ def test_run_ids_of_the_store_on_the_command_line_are_offered_after_run(tmp_path
     assert complete(f"cnnlab explain {tmp_path} --run ", tmp_path) == []
 
 
+def test_completion_reads_an_older_store_without_changing_a_byte_of_its_folder(tmp_path):
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    old = tmp_path / "old"
+    old.mkdir()
+    fixture = Path(__file__).parents[1] / "store" / "fixtures" / "schema_v1.sqlite"  # written by cnnlab at e83ed5d
+    shutil.copy(fixture, old / "cnnlab.sqlite")
+
+    def files():
+        return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in old.iterdir()}
+
+    before = files()
+    # Offered from the store as it is: its schema is not migrated (an older cnnlab would then refuse the folder).
+    assert sorted(word.strip() for word in complete(f"cnnlab explain {old} --run ", tmp_path)) == [
+        "c111613014a75773", "f42bede23025664a"]
+    assert complete(f"cnnlab ls {old} --study ", tmp_path) == ["schema-v1 "]
+    assert files() == before
+    db = sqlite3.connect(f"file:{old / 'cnnlab.sqlite'}?mode=ro", uri=True)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+    db.close()
+
+
 def test_completion_prints_each_shell_s_activation_code():
     bash = cnnlab("completion", "bash")
     assert bash.returncode == 0 and "complete -o nospace -o default -o bashdefault -F _python_argcomplete cnnlab" in bash.stdout

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 
-from cnnlab.analysis import analyze
+from cnnlab.analysis import analyze, best_run_id, study_best_run_id
 from cnnlab.api import open_store, run_study
 
 
@@ -51,7 +51,11 @@ def test_two_finals_by_their_rules_with_test_curves_and_nothing_else_touches_tes
     best = max(candidates, key=lambda v: candidates[v]["val_accuracy"])
     assert analysis.finals[0].runs[0].variant == best
     rest = {v: m for v, m in candidates.items() if v != best}
-    assert analysis.finals[1].runs[0].variant == min(rest, key=lambda v: rest[v]["gap"])
+    assert analysis.finals[1].runs[0].variant == min(rest, key=lambda v: abs(rest[v]["gap"]))  # closest to zero
+    # Every "best" is the report's: explain --best, export, predict and load_model read study_best_run_id.
+    with open_store(tmp_path) as store:
+        assert study_best_run_id(store) == best_run_id(analysis.results, analysis.selection)
+        assert analysis.final.configuration == analysis.selection.configuration + " (final)"
     # A variant's own settings: 2 epochs and lr 0.001 (the study: 3 epochs, lr 0.01).
     slow = next(run for run, _ in runs if run.variant == "slow" and run.phase == "select")
     assert slow.epochs_done == 2 and slow.config["train"]["optimizer"]["lr"] == 0.001
@@ -88,3 +92,15 @@ def test_validation_on_the_test_split_measures_val_on_the_test_images(tmp_path, 
     assert main(["ls", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "every choice saw the test numbers" in out and "never used to choose" not in out
+
+
+def test_the_best_is_the_first_finals_and_never_a_variant_that_is_no_candidate(tmp_path, tiny_study):
+    # finals: [gap] with select: val_accuracy: the one retrained is the choice, and its test number is its own.
+    study = _study(tiny_study, retrain_on="train", finals=["gap"], final_epochs=1)
+    run_study(study, tmp_path, epochs=2)
+    with open_store(tmp_path) as store:
+        analysis = analyze(store)
+        best = store.run(study_best_run_id(store))
+    assert analysis.selection.metric == "gap" and best.phase == "final"
+    assert analysis.final.run_id == best.id and best.variant == analysis.selection.runs[0].variant != "aside"
+    assert best.epochs_done == 1  # --epochs 2 shortens a final of 1 epoch to nothing longer

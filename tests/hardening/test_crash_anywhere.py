@@ -390,7 +390,8 @@ def writes_in_place(code: str) -> list[tuple[int, str]]:
         elif function in ("write_bytes", "write_text"):
             offences.append((node.lineno, f".{function}()"))
         elif function in SAVERS and node.args:
-            owner = node.func.value.id if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) else ""
+            owner = ast.unparse(node.func.value) if isinstance(node.func, ast.Attribute) else ""
+            owner = "torch" if owner == "torch.jit" else owner  # torch.jit.save(module, f) as torch.save(obj, f)
             # torch.save(obj, f), json/pickle dump(obj, f), save_file(tensors, f); np.save*(f, ...),
             # savefig(f); safetensors' save(tensors) returns bytes and writes nothing.
             if function == "save" and owner not in ("torch", "np", "numpy") and len(node.args) == 1:
@@ -405,8 +406,8 @@ def writes_in_place(code: str) -> list[tuple[int, str]]:
 def test_the_write_finder_finds_writes():
     code = ("open(p, 'w')\nopen(p, mode='ab')\npath.write_text('x')\ntorch.save(state, path)\nnp.savez(path, x=1)\n"
             "fig.savefig('a.png')\njson.dump(data, out)\nopen(p)\ntorch.save(state, buffer)\nsave(tensors)\n"
-            "fig.savefig(buffer, format='png')\n")
-    assert [line for line, _ in writes_in_place(code)] == [1, 2, 3, 4, 5, 6, 7]
+            "fig.savefig(buffer, format='png')\ntorch.jit.save(traced, path)\ntorch.jit.save(traced, buffer)\n")
+    assert [line for line, _ in writes_in_place(code)] == [1, 2, 3, 4, 5, 6, 7, 12]
 
 
 def test_every_file_cnnlab_writes_goes_through_a_temporary_name():

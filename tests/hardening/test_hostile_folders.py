@@ -60,7 +60,7 @@ def finished(tmp_path_factory) -> Finished:
             assert run_study(spec, base / "study", threads=1).outcome.ok
         finally:
             torch.set_num_threads(threads)
-    from cnnlab.explain.runs import best_run
+    from cnnlab.store.lookup import best_run
 
     with Store(base / "study", create=False) as store:
         best = best_run(store, STUDY).id
@@ -385,6 +385,68 @@ def test_damaged_evaluation_files_leave_the_report_written_with_notes_naming_the
     for name in ("predictions.npz", "examples.npz"):
         assert f"{run / name}: changed since cnnlab wrote it (checksum mismatch)" in report
     assert "No confusion matrix:" in report and "No example images:" in report
+
+
+def test_ls_shows_the_table_when_one_runs_epochs_row_is_damaged_and_names_the_run(capsys, scene):
+    scene.sql(f"UPDATE epochs SET train_accuracy = 'high' WHERE run_id = '{scene.finished.best}' AND epoch = 1")
+    before = scene.inside()
+    out, err = cli(capsys, scene, command("ls", scene), str(scene.db), f"epochs row of run '{scene.finished.best}'",
+                   "the epochs of 1 run could not be read, so its best train accuracy is left out above")
+    assert "small/none" in out and "small/dropout" in out  # the table of what can be read
+    assert scene.inside() == before
+
+
+def test_overrides_that_are_not_texts_in_a_changed_spec_do_not_break_ls_or_the_report(capsys, scene):
+    scene.sql("""UPDATE studies SET spec_json = json_set(spec_json, '$.overrides', json('[1, {"a": 2}, "train.epochs=3"]'))""")
+    out, _ = cli(capsys, scene, command("ls", scene), status=0)
+    assert "(with train.epochs=3)" in out
+    cli(capsys, scene, command("report", scene), status=0)
+    assert "train.epochs=3 (over the spec below)" in (scene.folder / "report.html").read_text(encoding="utf-8")
+    scene.sql("""UPDATE studies SET spec_json = json_set(spec_json, '$.overrides', 'train.epochs=3')""")
+    out, _ = cli(capsys, scene, command("ls", scene), status=0)
+    assert "(with" not in out
+
+
+def _rewrite_weights_facts(scene: Scene, change) -> Path:
+    """The best run's weights with their inference facts changed, and the store's checksum to match: what
+    someone who hands over a study folder can do."""
+    import hashlib
+    import json
+
+    from cnnlab.store.artifacts import INFERENCE_KEY, read_weights, serialize_weights
+    from safetensors import safe_open
+
+    weights = scene.folder / "artifacts" / scene.finished.best / "weights.safetensors"
+    with safe_open(str(weights), "pt") as handle:
+        facts = json.loads(handle.metadata()[INFERENCE_KEY])
+    change(facts)
+    data = serialize_weights(read_weights(weights), facts)
+    weights.write_bytes(data)
+    scene.sql(f"UPDATE artifacts SET sha256 = '{hashlib.sha256(data).hexdigest()}', bytes = {len(data)} "
+              f"WHERE run_id = '{scene.finished.best}' AND kind = 'weights'")
+    return weights
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda facts: facts.pop("cnnlab_version"), "its cnnlab_version is not a string"),
+    (lambda facts: facts.update(format=True), "has format 'True'"),
+    (lambda facts: facts["dataset"].update(name=["<script>"]), "its dataset is not"),
+], ids=["no cnnlab_version", "format true", "a dataset name that is a list"])
+def test_weights_facts_changed_with_their_checksum_are_refused_by_export(capsys, scene, tmp_path, change, reason):
+    weights = _rewrite_weights_facts(scene, change)
+    output = tmp_path / "model.pt"
+    assert_refused_unchanged(capsys, scene, command("export", scene, "--format", "torchscript", "-o", str(output)),
+                             f"{weights} is not a valid cnnlab weights file", reason)
+    assert not output.exists()
+
+
+def test_export_through_a_linked_export_folder_is_refused_and_its_target_untouched(capsys, scene):
+    (scene.neighbour / ".tmp-cnnlab-notes").write_text("named like debris, someone's file\n")
+    link = scene.folder / "export"
+    link.symlink_to(scene.neighbour, target_is_directory=True)
+    assert_refused_unchanged(capsys, scene, command("export", scene, "--format", "torchscript"), f"{link} is a link",
+                             "-o FILE")
+    assert (scene.neighbour / ".tmp-cnnlab-notes").exists()
 
 
 # ---------------------------------------------------------------- real processes: no traceback reaches the user

@@ -4,6 +4,7 @@ in a fresh process, give cnnlab's probabilities; safetensors + JSON rebuild the 
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -100,3 +101,71 @@ def test_cli_export_writes_the_default_path_and_refuses_a_bad_run(trained, best,
     said = capsys.readouterr().err
     assert "has no run 'nosuchrun'" in said and "cnnlab ls" in said
     assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("linked", ["export folder", "export file"])
+def test_a_linked_default_export_path_is_refused_and_its_target_untouched(trained, best, tmp_path, capsys, linked):
+    import shutil
+
+    folder = tmp_path / "shared-study"  # a study folder someone else made
+    shutil.copytree(trained, folder, ignore=shutil.ignore_patterns("export"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # Named like a temporary left by a killed cnnlab: the atomic write's clean-up would delete it.
+    (elsewhere / ".tmp-cnnlab-notes").write_text("someone's file\n")
+    (elsewhere / f"{best.run_id}.onnx").write_text("someone's model\n")
+    link = folder / "export"
+    if linked == "export folder":
+        link.symlink_to(elsewhere, target_is_directory=True)
+    else:
+        link.mkdir()
+        link = link / f"{best.run_id}.onnx"
+        link.symlink_to(elsewhere / f"{best.run_id}.onnx")
+    before = {p.name: p.read_text() for p in elsewhere.iterdir()}
+    assert main(["export", str(folder), "--format", "torchscript" if linked == "export folder" else "onnx"]) == 2
+    said = capsys.readouterr().err.splitlines()[-1]
+    assert said.startswith(f"error: {link} is a link") and "-o FILE" in said
+    assert {p.name: p.read_text() for p in elsewhere.iterdir()} == before and link.is_symlink()
+    # -o is the user's own choice of place: written there, through the same link.
+    assert main(["export", str(folder), "--format", "torchscript", "-o", str(folder / "export" / "mine.pt")]) == 0
+    assert (folder / "export" / "mine.pt").stat().st_size > 0
+
+
+@pytest.mark.parametrize("format", ["torchscript", "safetensors"])
+def test_an_output_that_cannot_be_written_is_one_error_and_writes_nothing(trained, tmp_path, capsys, format):
+    (tmp_path / "a-folder").mkdir()
+    cases = {tmp_path / "a-folder": "is a folder; give -o a file name",
+             tmp_path / "a-file" / "model.out": "cannot write the exported model to",
+             tmp_path / "read-only" / "model.out": "cannot write the exported model to"}
+    (tmp_path / "a-file").write_text("in the way\n")
+    (tmp_path / "read-only").mkdir(mode=0o555)
+    if os.access(tmp_path / "read-only", os.W_OK):  # root writes anywhere
+        del cases[tmp_path / "read-only" / "model.out"]
+    for output, reason in cases.items():
+        assert main(["export", str(trained), "--format", format, "-o", str(output)]) == 2, output
+        said = capsys.readouterr().err
+        assert "Traceback" not in said and said.splitlines()[-1].startswith("error: ") and reason in said, said
+        assert str(output) in said.splitlines()[-1]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a-file", "a-folder", "read-only"]
+
+
+def test_a_failed_safetensors_export_leaves_no_json_that_does_not_match_the_weights(trained, best, tmp_path,
+                                                                                    capsys, monkeypatch):
+    from cnnlab.api import open_store
+
+    with open_store(trained) as store:
+        other = next(run.id for run in store.runs() if run.id != best.run_id and run.done)
+    target = tmp_path / "w.safetensors"
+    assert main(["export", str(trained), "--format", "safetensors", "-o", str(target)]) == 0
+    first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = os.replace
+
+    def full_disk_on_the_weights(source, destination):
+        if os.fspath(destination) == str(target):
+            raise OSError(28, "No space left on device")
+        return real(source, destination)
+
+    monkeypatch.setattr(os, "replace", full_disk_on_the_weights)
+    assert main(["export", str(trained), "--run", other, "--format", "safetensors", "-o", str(target)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == first  # the best run's pair, whole and matching

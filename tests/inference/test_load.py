@@ -48,3 +48,28 @@ def test_a_run_id_prefix_and_bad_inputs(trained, best):
         best.preprocess(np.zeros((1, 1, 8, 8), np.float32))
     with pytest.raises(DataError, match=r"\(3, 8\) do not fit the model's input 1 x 8 x 8"):
         best.preprocess(np.zeros((3, 8), np.uint8))
+
+
+def test_preprocess_gives_the_input_on_the_models_device(best, test_split):
+    import copy
+
+    from cnnlab.inference import LoadedModel
+
+    images = test_split[0][:3]
+    # "meta" stands for any device but the CPU (CUDA below, where there is one): the module runs on what preprocess gives.
+    elsewhere = LoadedModel(copy.deepcopy(best.module).to("meta"), best.run_id, best.class_names, best.input_shape,
+                            best.facts, best.layers)
+    x = elsewhere.preprocess(images)
+    assert x.device.type == "meta" and elsewhere.module(x).shape == (3, len(best.class_names))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_model_loaded_on_cuda_takes_its_preprocessed_input_and_gives_the_cpus_probabilities(trained, best, test_split):
+    images = test_split[0][:16]
+    model = cnnlab.load_model(trained, device="cuda")
+    x = model.preprocess(images)
+    assert x.device.type == "cuda"
+    with torch.no_grad():
+        probabilities = model.module(x).softmax(1).cpu().numpy()
+    np.testing.assert_allclose(probabilities, best.probabilities(images), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(model.probabilities(images), best.probabilities(images), atol=1e-4, rtol=0)

@@ -87,3 +87,48 @@ def test_damaged_facts_are_an_error_naming_the_file(tmp_path):
     with pytest.raises(StoreError, match=f"{path} is not a valid cnnlab weights file: its scale is not one"):
         read_inference(path)
     assert INFERENCE_KEY == "cnnlab.inference"
+
+
+def _facts() -> dict:
+    class Spec:
+        name, image_size, grayscale = "digits", [4, 4], False
+
+    return inference_facts(run_id="r", cnnlab_version="v", input_shape=(3, 4, 4), class_names=["a", "b"],
+                           normalize="unit", scale=torch.full((3,), 1 / 255), shift=torch.zeros(3), dataset=Spec)
+
+
+def _without(key):
+    return lambda facts: facts.pop(key)
+
+
+TAMPERED = {  # what a study folder from someone else may hold in its weights' metadata
+    "format true": (lambda facts: facts.update(format=True), "has format 'True'"),
+    "no cnnlab_version": (_without("cnnlab_version"), "its cnnlab_version is not a string"),
+    "a numeric run_id": (lambda facts: facts.update(run_id=7), "its run_id is not a string"),
+    "a bool in input_shape": (lambda facts: facts.update(input_shape=[3, True, 4]), "its input_shape is not"),
+    "a bool as scale": (lambda facts: facts.update(scale=[True, 1.0, 1.0]), "its scale is not one finite number"),
+    "a 400-digit shift": (lambda facts: facts.update(shift=[10**400, 0, 0]), "its shift is not one finite number"),
+    "another layout": (lambda facts: facts.update(layout="NHWC"), "its layout is not 'NCHW'"),
+    "an output of HTML": (lambda facts: facts.update(output="<script>"), "its output is not 'logits'"),
+    "dataset a string": (lambda facts: facts.update(dataset="digits"), "its dataset is not"),
+    "image_size a string": (lambda facts: facts["dataset"].update(image_size="4x4"), "its dataset is not"),
+    "grayscale 1": (lambda facts: facts["dataset"].update(grayscale=1), "its dataset is not"),
+}
+
+
+@pytest.mark.parametrize("spoil, reason", TAMPERED.values(), ids=TAMPERED.keys())
+def test_tampered_facts_are_an_error_naming_the_file(tmp_path, spoil, reason):
+    facts = _facts()
+    spoil(facts)
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(serialize_weights({"w": torch.ones(2)}, facts))
+    with pytest.raises(StoreError) as error:
+        read_inference(path)
+    assert str(error.value).startswith(f"{path} is not a valid cnnlab weights file: ") and reason in str(error.value)
+
+
+def test_only_the_known_facts_are_read_so_only_they_reach_an_export(tmp_path):
+    facts = _facts()
+    facts.update(note="<img src=x onerror=alert(1)>", scale=[1, 1, 1])  # ints are numbers; an unknown key is dropped
+    read = read_inference(serialize_weights({"w": torch.ones(2)}, facts))
+    assert read == {**_facts(), "scale": [1.0, 1.0, 1.0]} and "note" not in read

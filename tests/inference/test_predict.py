@@ -81,3 +81,36 @@ def test_bad_input_is_one_paragraph_with_exit_status_2(trained, tmp_path, capsys
     wrong = save_images(tmp_path / "wrong.npz", np.zeros((2, 1, 28, 28), np.uint8))
     assert main(["predict", str(trained), "--npz", str(wrong)]) == 2
     assert "(2, 1, 28, 28) do not fit the model's input 1 x 8 x 8" in capsys.readouterr().err
+
+
+def _claims(path, shape):
+    """An .npz whose 'images' header claims ``shape`` uint8 items but holds 64 bytes."""
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("images.npy", header.getvalue() + b"\0" * 64)
+    return path
+
+
+def test_hostile_npz_files_are_one_error_naming_the_file(trained, tmp_path, capsys, monkeypatch):
+    import cnnlab.data.arrays as arrays
+
+    np.save(tmp_path / "single.npy", np.zeros((2, 1, 8, 8), np.uint8))
+    np.savez(tmp_path / "scalar.npz", images=np.uint8(3))
+    np.savez(tmp_path / "row.npz", images=np.zeros(64, np.uint8))
+    # 1.6 MB of zeros, a few kB on disk: over the (lowered) memory budget, refused before it is inflated.
+    np.savez_compressed(tmp_path / "bomb.npz", images=np.zeros((25_000, 8, 8), np.uint8))
+    monkeypatch.setattr(arrays, "memory_budget", lambda: 1_000_000)
+    cases = {"single.npy": "holds a single array (.npy)", "scalar.npz": "'images' has shape (); --npz takes N images",
+             "row.npz": "'images' has shape (64,); --npz takes N images",
+             "claims.npz": "'images' claims 1000000000000 items of uint8",
+             "bomb.npz": "would take 1.6 MB in memory, more than the 1.0 MB"}
+    _claims(tmp_path / "claims.npz", (10**12,))
+    for name, reason in cases.items():
+        assert main(["predict", str(trained), "--npz", str(tmp_path / name)]) == 2, name
+        said = capsys.readouterr().err
+        error = said.splitlines()[-1]  # after the line naming the run used
+        assert error.startswith(f"error: {tmp_path / name}") and reason in error, said
+        assert "Traceback" not in said

@@ -5,7 +5,7 @@ from cnnlab.analysis.comparisons import Comparison, RunResult, compare, format_c
 from cnnlab.analysis.findings import Finding, study_findings
 from cnnlab.analysis.selection import (
     BEST_RUN_RULE, Selection, SelectionRules, best_run_id, final_config, lr_path_words, median_lr_path, select_best,
-    select_finals,
+    select_finals, study_choice,
     study_best_run_id,
 )
 from cnnlab.analysis.comparisons import comparison_dict, fold_correction, pairing_words
@@ -20,7 +20,7 @@ __all__ = [
     "BEST_RUN_RULE", "best_run_id", "lr_path_words", "median_lr_path", "study_best_run_id",
     "Comparison", "Finding", "Interval", "PairedTest", "ResultRow", "RunResult", "Selection", "StudyAnalysis",
     "analyze", "compare", "final_config", "format_comparisons", "format_results", "holm", "mean_interval",
-    "paired_t_test", "result_rows", "run_results", "select_best", "select_finals", "study_findings", "Selection",
+    "paired_t_test", "result_rows", "run_results", "select_best", "select_finals", "study_choice", "study_findings", "Selection",
     "SelectionRules",
     "comparison_dict", "detectable_difference", "difference_bounds", "fold_correction", "holm_level", "metric_bounds",
     "paired_power", "pairing_words", "probability_of_improvement", "repeats_needed",

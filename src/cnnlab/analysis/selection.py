@@ -52,12 +52,18 @@ class SelectionRules:
     def from_spec(cls, spec: Optional[dict]) -> "SelectionRules":
         """From a study's ``model_dump(mode="json")`` (what the store keeps as the study's spec)."""
         evaluate = (spec or {}).get("evaluate") or {}
-        metric = evaluate.get("select") or "val_accuracy"
+
+        def choosable(name: object) -> str:
+            # A stored spec may come from anyone: a metric no spec could name chooses as the default does.
+            return name if isinstance(name, str) and (name.startswith("val_") or name == "gap") else "val_accuracy"
+
+        metric = choosable(evaluate.get("select"))
         retrain = evaluate.get("retrain_on") or "none"
         finals = evaluate.get("finals")
         rules: tuple[str, ...] = ()
         if retrain != "none":
-            rules = tuple(finals) if isinstance(finals, list) else (metric,) * int(finals or 1)
+            count = finals if isinstance(finals, int) and not isinstance(finals, bool) and 0 < finals <= 20 else 1
+            rules = tuple(map(choosable, finals[:20])) if isinstance(finals, list) else (metric,) * count
         constraint = evaluate.get("constraint") or {}
         excluded = frozenset(name for name, variant in ((spec or {}).get("variants") or {}).items()
                              if isinstance(variant, dict) and variant.get("candidate") is False)
@@ -90,7 +96,14 @@ def select_best(results: Sequence[RunResult], metric: str = "val_accuracy",
         return None
     sign = 1.0 if higher_is_better(metric) else -1.0
     order = list(dict.fromkeys(r.configuration for r in candidates))
-    best = max((name for name in order if name in intervals), key=lambda name: (sign * intervals[name].mean, -order.index(name)))
+
+    def score(name: str) -> float:
+        # The smallest gap is the one closest to zero: validation above training (dropout active while
+        # training is measured) is no better fit than training above validation.
+        mean = intervals[name].mean
+        return -abs(mean) if metric == "gap" else sign * mean
+
+    best = max((name for name in order if name in intervals), key=lambda name: (score(name), -order.index(name)))
     runs = [r for r in candidates if r.configuration == best]
     # The gap has no best epoch of its own: the epochs come from the validation accuracy it is measured at.
     epoch_metric = "val_accuracy" if metric == "gap" else metric
@@ -99,6 +112,15 @@ def select_best(results: Sequence[RunResult], metric: str = "val_accuracy",
     if isinstance(rules.final_epochs, int):
         epochs = rules.final_epochs
     return Selection(best, metric, intervals[best], epochs, runs, median_lr_path(runs, epochs))
+
+
+def study_choice(results: Sequence[RunResult], rules: SelectionRules) -> tuple[Optional[Selection], list[Selection]]:
+    """The study's choice and its finals: with finals, the first final is the choice (what the report
+    and every "best" mean); without, the best on the selection metric."""
+    finals = select_finals(results, rules) if rules.finals else []
+    if finals:
+        return finals[0], finals
+    return select_best(results, rules.metric, rules), []
 
 
 def select_finals(results: Sequence[RunResult], rules: SelectionRules) -> list[Selection]:
@@ -199,6 +221,5 @@ def study_best_run_id(store: Results, study: Optional[str] = None) -> Optional[s
     """The best run of a stored study (``BEST_RUN_RULE``), on the metric the study selects with, as
     ``analysis.analyze`` selects; without computing comparisons and findings (``cnnlab explain --best``)."""
     record = store.study(study)
-    metric = record.setting("evaluate", "select", default="val_accuracy")
     results = run_results(store, record.name)
-    return best_run_id(results, select_best(results, metric if metric.startswith("val_") else "val_accuracy"))
+    return best_run_id(results, study_choice(results, SelectionRules.from_spec(record.spec))[0])

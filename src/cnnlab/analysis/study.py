@@ -7,7 +7,7 @@ from typing import Optional
 
 from cnnlab.analysis.comparisons import Comparison, RunResult, compare, run_results
 from cnnlab.analysis.findings import Finding, study_findings
-from cnnlab.analysis.selection import Selection, SelectionRules, select_best, select_finals
+from cnnlab.analysis.selection import Selection, SelectionRules, select_best, study_choice
 from cnnlab.analysis.tables import ResultRow, result_rows
 from cnnlab.records import Results
 
@@ -36,14 +36,18 @@ def analyze(store: Results, study: Optional[str] = None, metric: Optional[str] =
     results = run_results(store, record.name)
     pairs = [tuple(p) for p in record.setting("evaluate", "compare", default=[])]
     comparisons = compare(results, metric, baseline, pairs=pairs)
-    gaps = compare(results, "gap", baseline)
+    gaps = compare(results, "gap", baseline) if metric != "gap" else []
     rules = SelectionRules.from_spec(record.spec)
-    chosen = metric if metric.startswith("val_") or metric == "gap" else "val_accuracy"
-    selection = select_best(results, chosen, rules)
-    finals = select_finals(results, rules) if rules.finals else []
+    if metric == rules.metric:
+        selection, finals = study_choice(results, rules)
+    else:  # another metric asked for (cnnlab compare --metric): its best, and the study's finals
+        chosen = metric if metric.startswith("val_") or metric == "gap" else "val_accuracy"
+        selection, finals = select_best(results, chosen, rules), study_choice(results, rules)[1]
     final_runs = [run for choice in finals for run in results if run.phase == "final" and run.configuration ==
                   choice.configuration + " (final)"]
-    final = next((r for r in results if r.phase == "final"), None)
+    # The final of the chosen configuration, never another one's: its test number is the choice's.
+    final = next((r for r in results if selection is not None and r.phase == "final"
+                  and r.configuration == selection.configuration + " (final)"), None)
     findings = study_findings(results, comparisons + gaps, selection, final,
                               record.setting("evaluate", "validate_on") == "test")
     return StudyAnalysis(record.name, result_rows(store.runs(record.name), store.epochs), results, comparisons, gaps,

@@ -104,14 +104,16 @@ def study_names(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[
 
 def _read(parsed_args: argparse.Namespace, what: Any) -> Any:
     """``what(store)`` of the command's store folder; None when there is none to read (no folder
-    given yet, or not a store): a completion offers nothing rather than an error."""
+    given yet, or not a store): a completion offers nothing rather than an error. Opened read-only:
+    pressing TAB must not change the folder (not even migrate an older store, which an older cnnlab
+    would then refuse)."""
     folder = getattr(parsed_args, "folder", None)
     if folder is None:
         return None
     from cnnlab.store import Store
 
     try:
-        with Store(folder, create=False) as store:
+        with Store(folder, create=False, read_only=True) as store:
             return what(store)
     except CnnlabError:
         return None

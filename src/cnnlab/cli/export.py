@@ -31,7 +31,8 @@ using the ONNX file (Python, no torch needed):
   probabilities = session.run(None, {"pixels": images.astype(np.float32)})[0]   # images: uint8 N x C x H x W
   print(facts["class_names"][probabilities[0].argmax()])
 
-exit status: 0 when written, 2 on bad input (no such run, an unfinished run, onnx not installed)
+exit status: 0 when written, 2 on bad input (no such run, an unfinished run, onnx not installed, a FILE that
+cannot be written, DIR/export a link: without -o, export writes only inside DIR)
 """
 
 

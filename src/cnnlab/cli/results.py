@@ -56,11 +56,21 @@ def command_ls(args: argparse.Namespace) -> int:
     from cnnlab.store import Store
 
     damaged: list[StoreError] = []
+    unread_epochs: list[StoreError] = []
+
+    def epochs(run_id: str) -> list[dict[str, Any]]:
+        # One run's damaged epochs row costs that run's best train accuracy, not the whole table (issue 16).
+        try:
+            return store.epochs(run_id)
+        except StoreError as error:
+            unread_epochs.append(error)
+            return []
+
     with Store(args.folder, create=False) as store:
         study = store.study(args.study)
         runs = store.runs(study.name, damaged=damaged)
         earlier = store.runs(study.name, earlier=True, damaged=damaged)
-        rows = [] if args.runs else result_rows(runs, store.epochs)
+        rows = [] if args.runs else result_rows(runs, epochs)
     fmt = table_format(args)
     if args.runs:
         _print_runs(runs + (earlier if args.all else []), fmt, counted={run.id for run in runs})
@@ -69,7 +79,7 @@ def command_ls(args: argparse.Namespace) -> int:
     elif fmt != "table":
         _print_results(rows, fmt, study.name)
     else:
-        overrides = " ".join(study.setting("overrides", default=[]))
+        overrides = " ".join(study.setting("overrides", default=[]))  # always texts (StudyRecord.setting)
         print(format_results(rows, title=f"Study '{study.name}' in {args.folder}: {len(runs)} runs"
                              + (f" (with {overrides})" if overrides else ""),
                              validated_on_test=study.setting("evaluate", "validate_on") == "test"))
@@ -80,11 +90,19 @@ def command_ls(args: argparse.Namespace) -> int:
         # Beside a table meant to be pasted or parsed, on stderr: the table stays clean.
         print(("\n" if fmt == "table" else "") + earlier_runs_note(len(earlier), args.folder),
               file=sys.stdout if fmt == "table" else sys.stderr)
-    if damaged:
+    if damaged or unread_epochs:
         # What could be read is shown above; the status is still an error, so that a script
-        # reading the table (or --json) learns that it lacks these runs.
-        raise StoreError(f"{len(damaged)} run{'s' if len(damaged) > 1 else ''} could not be read and "
-                         f"{'are' if len(damaged) > 1 else 'is'} left out above: " + " | ".join(map(str, damaged)))
+        # reading the table (or --json) learns that it lacks these runs (or their epochs).
+        problems = []
+        if damaged:
+            problems.append(f"{len(damaged)} run{'s' if len(damaged) > 1 else ''} could not be read and "
+                            f"{'are' if len(damaged) > 1 else 'is'} left out above: " + " | ".join(map(str, damaged)))
+        if unread_epochs:
+            many = len(unread_epochs) > 1
+            problems.append(f"the epochs of {len(unread_epochs)} run{'s' if many else ''} could not be read, so "
+                            f"{'their' if many else 'its'} best train accuracy is left out above: "
+                            + " | ".join(map(str, unread_epochs)))
+        raise StoreError("; ".join(problems))
     return 0
 
 

@@ -150,7 +150,7 @@ def finals_lines(study: Any) -> list[str]:
                                              ("training seconds", constraint.max_train_seconds)) if value is not None]
     among = f" among configurations with {' and '.join(limits)}" if limits else ""
     for number, metric in enumerate(rules, start=1):
-        way = "smallest train-validation gap" if metric == "gap" else f"best {metric}"
+        way = "smallest train-validation gap (closest to zero)" if metric == "gap" else f"best {metric}"
         lines.append(f"  final {number}: the {way}{among}" + (" not chosen before" if number > 1 else ""))
     excluded = [name for name, variant in study.variants.items() if not variant.candidate]
     if excluded:

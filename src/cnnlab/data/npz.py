@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -84,34 +84,36 @@ def _claimed_bytes(npz: Any, key: str, path: Path) -> int:
     return claimed
 
 
-def _arrays(npz: Any, path: Path) -> dict[str, np.ndarray]:
-    keys = set(npz.files)
-    missing = {"x_train", "y_train"} - keys
+def _wanted(keys: list[str], path: Path) -> list[str]:
+    """The arrays a dataset file must (and may) hold, of those it has."""
+    missing = {"x_train", "y_train"} - set(keys)
     if missing:
         raise DataError(f"{path} has no {' or '.join(sorted(missing))}; it holds {', '.join(sorted(keys)) or 'nothing'}. "
                         f"Save it with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...).")
     if ("x_test" in keys) != ("y_test" in keys):
         raise DataError(f"{path} has only one of x_test and y_test; give both or neither.")
-    wanted = keys & {"x_train", "y_train", "x_test", "y_test", "class_names"}
-    # Headers first: a compressed member can claim (and inflate to) far more than the file's size.
-    check_fits(sum(_claimed_bytes(npz, key, path) for key in wanted), f"{path} (its arrays, as their headers say)",
-               "Save a smaller dataset, or check that the file is the one you meant.")
-    return {key: npz[key] for key in wanted}
+    return sorted(set(keys) & {"x_train", "y_train", "x_test", "y_test", "class_names"})
 
 
-def read_npz(path: str | Path) -> tuple[ArrayDataset, Optional[ArrayDataset], Optional[list[str]]]:
-    """Training part, test part (or None) and class names (or None) of an .npz file."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} does not exist (dataset 'npz' reads the file named by 'path:').")
+def read_npz_arrays(path: Path, choose: Callable[[list[str]], list[str]], save_as: str) -> dict[str, np.ndarray]:
+    """The arrays of the .npz file ``path`` that ``choose`` picks from its array names (``choose`` raises
+    a DataError when the wanted ones are not there). They are read only once their headers, checked
+    against their members' sizes, fit in memory (``check_fits``): a compressed member can claim, and
+    inflate to, far more than the file's size. Any other fault of the file (a single .npy array, a
+    damaged zip, object arrays) is a DataError naming it; ``save_as`` is the np.savez call that makes
+    a good one. The caller says first what a missing ``path`` means."""
     try:
         with open(path, "rb") as handle:  # ours to close, whatever np.load makes of the file
             npz = np.load(handle, allow_pickle=False)
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise DataError(f"{path} holds a single array (.npy), not the named arrays of an .npz; save it with "
-                                f"np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...).")
+                                f"{save_as}.")
             with npz:
-                arrays = _arrays(npz, path)
+                wanted = choose(list(npz.files))
+                check_fits(sum(_claimed_bytes(npz, key, path) for key in wanted),
+                           f"{path} (its arrays, as their headers say)",
+                           "Save fewer or smaller images, or check that the file is the one you meant.")
+                return {key: npz[key] for key in wanted}
     except DataError:
         raise
     except ValueError as error:
@@ -123,6 +125,15 @@ def read_npz(path: str | Path) -> tuple[ArrayDataset, Optional[ArrayDataset], Op
         raise DataError(f"{path} could not be read as an .npz file ({error}); it is damaged or not an .npz.") from None
     except MemoryError:
         raise DataError(f"{path} holds arrays too large for this machine's memory.") from None
+
+
+def read_npz(path: str | Path) -> tuple[ArrayDataset, Optional[ArrayDataset], Optional[list[str]]]:
+    """Training part, test part (or None) and class names (or None) of an .npz file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist (dataset 'npz' reads the file named by 'path:').")
+    arrays = read_npz_arrays(path, lambda keys: _wanted(keys, path),
+                             "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)")
     train = _part(arrays, "x_train", "y_train", path)
     test = _part(arrays, "x_test", "y_test", path) if "x_test" in arrays else None
     names = None

@@ -106,7 +106,8 @@ def conduct(
                                            (("--epochs", epochs), ("--limit-train", limit_train)) if value is not None]
     if epochs is not None and isinstance(study.evaluate.final_epochs, int):
         # --epochs shortens the finals too (a trial run); their mean-best-epoch rule is short already.
-        study = study.model_copy(update={"evaluate": study.evaluate.model_copy(update={"final_epochs": epochs})})
+        shorter = min(epochs, study.evaluate.final_epochs)
+        study = study.model_copy(update={"evaluate": study.evaluate.model_copy(update={"final_epochs": shorter})})
     folder = Path(out) if out is not None else default_output(study)
     progress = progress or StudyProgress()
     logs = tensorboard_folder(study, settings, folder)

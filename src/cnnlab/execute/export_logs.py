@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
+from cnnlab.fsutil import write_bytes_atomic
 from cnnlab.execute.tensorboard_log import (INSTALL_HINT, LogError, RunLog, check_writable, config_log_name,
                                             final_metrics, flat_config, summary_writer)
 from cnnlab.records import RunRecord
@@ -228,7 +229,7 @@ def _write_run(client: Any, experiment_id: str, run: StoredRun, store: Store, fi
             continue
         path = files / record.id / store.artifact_path(record.id, kind).name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        write_bytes_atomic(path, data)
         client.log_artifact(mlflow_id, str(path))
     ended = _millis(record.finished_at) if record.finished_at else None
     client.set_terminated(mlflow_id, MLFLOW_STATUS[record.status], end_time=ended)

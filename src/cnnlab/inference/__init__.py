@@ -11,14 +11,16 @@ Reads finished runs from the store (never through the executor); what the model 
 its weights travels in the weights file's metadata (``cnnlab.store.artifacts``).
 """
 
-from cnnlab.inference.export import FORMATS, SUFFIXES, Deployed, default_path, export_facts, export_model
+from cnnlab.inference.export import (
+    FORMATS, SUFFIXES, Deployed, ExportError, default_path, export_facts, export_model,
+)
 from cnnlab.inference.model import LoadedModel, load_model
 from cnnlab.inference.predict import (
     Prediction, PredictionSet, folder_files, predict_arrays, predict_files, predict_npz, read_npz_images, top_classes,
 )
 
 __all__ = [
-    "FORMATS", "SUFFIXES", "Deployed", "LoadedModel", "Prediction", "PredictionSet", "default_path", "export_facts",
+    "FORMATS", "SUFFIXES", "Deployed", "ExportError", "LoadedModel", "Prediction", "PredictionSet", "default_path", "export_facts",
     "export_model", "folder_files", "load_model", "predict_arrays", "predict_files", "predict_npz",
     "read_npz_images", "top_classes",
 ]

@@ -14,7 +14,9 @@ beside it adds the resolved layer list that rebuilds the module with ``cnnlab.mo
 ONNX is written by PyTorch's TorchScript-based exporter (``dynamo=False``): it needs only the
 ``onnx`` package (the dynamo exporter also needs onnxscript and its optimizer), it is in every
 torch cnnlab supports (2.1 on; ``dynamo=`` arrived in 2.5), and it traces every layer cnnlab builds
-with fixed image shapes and a dynamic batch axis. Every file is written atomically.
+with fixed image shapes and a dynamic batch axis. Every file is written atomically; safetensors' two
+files both go to temporary names first and the weights are renamed into place before their JSON, so
+a failed export never leaves a JSON beside weights it does not describe.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from typing import Any
 
 import torch
 
-from cnnlab.errors import ModelError
-from cnnlab.fsutil import write_bytes_atomic, write_text_atomic
+from cnnlab.errors import CnnlabError, ModelError
+from cnnlab.fsutil import atomic_path, write_bytes_atomic
 from cnnlab.inference.model import LoadedModel
 from cnnlab.store.artifacts import INFERENCE_KEY
 from cnnlab.version import __version__
@@ -40,6 +42,10 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "safetensors": ".safetensors"
 INPUT_NAME, OUTPUT_NAME = "pixels", "probabilities"
 EXTRA_FILE = "cnnlab.json"  # TorchScript's extra file holding the JSON
 OPSET = 17  # onnxruntime 1.14 and later run it
+
+
+class ExportError(CnnlabError):
+    """An exported model cannot be written where it was asked to go."""
 
 
 class Deployed(torch.nn.Module):
@@ -76,29 +82,52 @@ def export_facts(loaded: LoadedModel, format: str) -> dict[str, Any]:
 
 
 def default_path(folder: Path, run_id: str, format: str) -> Path:
-    """Where ``cnnlab export`` writes without -o: DIR/export/<run id>.<onnx|pt|safetensors>."""
-    return Path(folder) / "export" / f"{run_id}{SUFFIXES[format]}"
+    """Where ``cnnlab export`` writes without -o: DIR/export/<run id>.<onnx|pt|safetensors>. An
+    ExportError when DIR/export or a file to be written there is a link: a study folder may come from
+    anyone, and written through, the link would put files outside the folder (and the atomic write's
+    clean-up of stale temporaries would delete files in its target). -o may go anywhere: the user's choice."""
+    export = Path(folder) / "export"
+    path = export / f"{run_id}{SUFFIXES[format]}"
+    for step in (export, path, *([_beside(path)] if format == "safetensors" else [])):
+        if step.is_symlink():
+            raise ExportError(f"{step} is a link; cnnlab export writes only inside the output folder unless -o says "
+                              "where, so nothing was written through it. Replace the link by a real folder or file, "
+                              "or give -o FILE")
+    return path
+
+
+def _beside(path: Path) -> Path:
+    """safetensors' JSON: FILE.json beside FILE."""
+    return path.with_name(path.name + ".json")
 
 
 def export_model(loaded: LoadedModel, format: str, path: str | Path) -> list[Path]:
-    """Write ``loaded`` as ``format`` (onnx, torchscript, safetensors) to ``path``; the files written."""
+    """Write ``loaded`` as ``format`` (onnx, torchscript, safetensors) to ``path``; the files written.
+    An ExportError naming the path when it cannot be written there."""
     if format not in FORMATS:
         raise ModelError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
     path = Path(path)
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder; give -o a file name, e.g. {path / (loaded.run_id + SUFFIXES[format])}")
     facts = export_facts(loaded, format)
     text = json.dumps(facts, indent=2)
-    if format == "safetensors":
-        from safetensors.torch import save
+    try:
+        if format == "safetensors":
+            from safetensors.torch import save
 
-        state = {k: v.detach().cpu().contiguous() for k, v in loaded.module.state_dict().items()}
-        beside = path.with_name(path.name + ".json")
-        write_text_atomic(beside, text + "\n")
-        write_bytes_atomic(path, save(state, metadata={INFERENCE_KEY: json.dumps(loaded.facts)}))
-        return [path, beside]
-    deployed = Deployed(loaded).eval()
-    example = torch.zeros((2, *loaded.input_shape), dtype=torch.float32)
-    data = _onnx(deployed, example, facts) if format == "onnx" else _torchscript(deployed, example, text)
-    write_bytes_atomic(path, data)
+            state = {k: v.detach().cpu().contiguous() for k, v in loaded.module.state_dict().items()}
+            # The inner context (the weights) renames into place first; both files are whole before either does.
+            with atomic_path(_beside(path)) as json_temp, atomic_path(path) as weights_temp:
+                weights_temp.write_bytes(save(state, metadata={INFERENCE_KEY: json.dumps(loaded.facts)}))
+                json_temp.write_text(text + "\n", encoding="utf-8")
+            return [path, _beside(path)]
+        deployed = Deployed(loaded).eval()
+        example = torch.zeros((2, *loaded.input_shape), dtype=torch.float32)
+        data = _onnx(deployed, example, facts) if format == "onnx" else _torchscript(deployed, example, text)
+        write_bytes_atomic(path, data)
+    except OSError as error:  # a folder in the way, no such or no writable folder, a full disk
+        raise ExportError(f"cannot write the exported model to {path}: {error.strerror or error}. Give -o a file "
+                          "in a folder you can write") from None
     return [path]
 
 

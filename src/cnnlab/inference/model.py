@@ -61,8 +61,9 @@ class LoadedModel:
         """Float input N x C x H x W for the module, normalized exactly as in training. ``images``: uint8
         arrays or tensors (N x C x H x W, N x H x W x C, one image C x H x W or H x W x C, or N x H x W and
         H x W for a 1-channel model) of the model's size, or Pillow images (one or a list), which are
-        converted and resized as the folder dataset reads image files."""
-        return self.normalizer(_tensor(self.pixels(images)))
+        converted and resized as the folder dataset reads image files. On the module's device, so
+        ``module(preprocess(images))`` runs wherever the model was loaded."""
+        return self.normalizer(_tensor(self.pixels(images))).to(self.device)
 
     def pixels(self, images: Any) -> np.ndarray:
         """The uint8 N x C x H x W batch ``preprocess`` normalizes (see there for what it takes)."""

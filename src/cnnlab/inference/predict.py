@@ -9,7 +9,6 @@ other answer and the list of refused files (``cnnlab predict`` then exits with s
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -17,6 +16,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from cnnlab.data.folder import image_files, read_image
+from cnnlab.data.npz import read_npz_arrays
 from cnnlab.errors import DataError
 from cnnlab.inference.model import BATCH, LoadedModel
 
@@ -106,34 +106,34 @@ def predict_arrays(loaded: LoadedModel, images: np.ndarray, names: Sequence[str]
 
 def predict_npz(loaded: LoadedModel, path: str | Path, k: int = 5) -> PredictionSet:
     """Predict the uint8 images in an .npz file (its ``images`` array, else ``x_test``, else its only array)."""
-    images = read_npz_images(path)
-    return predict_arrays(loaded, images, [f"{Path(path).name}[{i}]" for i in range(len(images))], k)
+    pixels = loaded.pixels(read_npz_images(path))
+    result = PredictionSet(loaded.run_id)
+    # Named from the batch itself, not a second reading of its layout (N x C x H x W could read as channels-last).
+    _add(result, loaded, [f"{Path(path).name}[{i}]" for i in range(len(pixels))], pixels, k)
+    return result
 
 
 def read_npz_images(path: str | Path) -> np.ndarray:
-    """The array ``--npz`` predicts (see ``predict_npz``); a DataError naming the file otherwise."""
+    """The array ``--npz`` predicts (see ``predict_npz``), N images; a DataError naming the file otherwise.
+    The file is untrusted: it is read as a dataset's .npz is (``read_npz_arrays``: headers checked
+    before anything is allocated)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file (--npz takes an .npz file of uint8 images)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise DataError(f"{path} holds a single array (.npy); save it with np.savez(path, images=...)")
-            keys = list(npz.files)
-            key = next((name for name in NPZ_KEYS if name in keys), keys[0] if len(keys) == 1 else None)
-            if key is None:
-                raise DataError(f"{path} holds {', '.join(keys) or 'no arrays'}; --npz reads the array named "
-                                f"{' or '.join(NPZ_KEYS)}, or a file's only array")
-            return npz[key]
-    except DataError:
-        raise
-    except ValueError as error:
-        if "allow_pickle" in str(error):
-            raise DataError(f"{path} holds object arrays, which can only be read by unpickling (and so could run "
-                            "code); save plain uint8 arrays instead") from None
-        raise DataError(f"{path} could not be read as .npz: {error}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        raise DataError(f"{path} could not be read as an .npz file ({error}); it is damaged or not an .npz") from None
+    arrays = read_npz_arrays(path, lambda keys: [_images_key(keys, path)], "np.savez(path, images=...)")
+    name, images = next(iter(arrays.items()))
+    if images.ndim < 3:
+        raise DataError(f"{path}: '{name}' has shape {images.shape}; --npz takes N images: uint8 N x H x W, "
+                        "N x H x W x C or N x C x H x W")
+    return images
+
+
+def _images_key(keys: list[str], path: Path) -> str:
+    key = next((name for name in NPZ_KEYS if name in keys), keys[0] if len(keys) == 1 else None)
+    if key is None:
+        raise DataError(f"{path} holds {', '.join(keys) or 'no arrays'}; --npz reads the array named "
+                        f"{' or '.join(NPZ_KEYS)}, or a file's only array")
+    return key
 
 
 def _add(result: PredictionSet, loaded: LoadedModel, names: list[str], pixels: np.ndarray, k: int) -> None:

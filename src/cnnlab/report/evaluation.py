@@ -19,7 +19,7 @@ from cnnlab.report.per_class import per_class_blocks
 TEST_AFTER_CHOICE = ("The test curve was measured after the choice was made (configuration, epochs and learning "
                      "rate were fixed on validation before the retrain began) and was never used for any choice.")
 RULE_WORDS = {"val_accuracy": "the best validation accuracy", "val_loss": "the lowest validation loss",
-              "gap": "the smallest train-validation gap (train minus validation accuracy at the best epoch)"}
+              "gap": "the smallest train-validation gap (train minus validation accuracy at the best epoch, closest to zero either way)"}
 
 
 @section(order=50)

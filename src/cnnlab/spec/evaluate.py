@@ -12,7 +12,8 @@ from cnnlab.spec.base import SpecModel
 
 
 # What selection may rank configurations by: validation accuracy or loss, or the smallest gap between
-# train and validation accuracy at the best epoch (study B's second final). Never a test metric.
+# train and validation accuracy at the best epoch, closest to zero either way (study B's second final).
+# Never a test metric.
 SelectMetric = Literal["val_accuracy", "val_loss", "gap"]
 
 
@@ -42,7 +43,7 @@ def _kfold_count(value: Any) -> Any:
 
 class Evaluate(SpecModel):
     select: SelectMetric = Field("val_accuracy", description="what ranks configurations: val_accuracy, val_loss or "
-                                 "gap (the smallest train-validation accuracy gap)")
+                                 "gap (the train-validation accuracy gap closest to zero)")
     constraint: Optional[Constraint] = None
     retrain_on: Literal["none", "train", "train+val"] = Field(
         "none", description="the finals retrain on: train+val (the validation split merged in), train (the "

@@ -51,7 +51,7 @@ class RunConfig(SpecModel):
     # The final retrain trains on train+val (all k folds' pool with k-fold) and has no val split.
     merge_val: bool = False
     # Fields added after stores existed: dropped from the run id at their default (``ADDED_FIELDS``),
-    # so runs stored before keep their ids.
+    # or always (``MEASURED_ONLY``), so runs stored before keep their ids.
     test_curve: bool = False  # measure the test split after every epoch (finals only)
     validate_on_test: bool = False  # the test split serves as the validation data (evaluate.validate_on)
 
@@ -94,7 +94,10 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-ADDED_FIELDS = {"test_curve": False, "validate_on_test": False}
+ADDED_FIELDS = {"validate_on_test": False}
+# What a run measures besides its training, never part of its id: a final stored before test curves
+# existed is the same training, so it is found done rather than trained again (it shows no curve).
+MEASURED_ONLY = ("test_curve",)
 
 
 def run_id(config: RunConfig) -> str:
@@ -103,6 +106,8 @@ def run_id(config: RunConfig) -> str:
     # train.log only says where the run's curves are shown (TensorBoard), not what trains: it is never
     # part of the id, so turning logs on or off finds the same finished runs.
     data["train"].pop("log", None)
+    for key in MEASURED_ONLY:
+        data.pop(key, None)
     for key, default in ADDED_FIELDS.items():
         if data.get(key) == default:
             del data[key]

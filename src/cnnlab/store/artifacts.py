@@ -347,7 +347,9 @@ def _header_metadata(source: Source, path: str | Path) -> dict[str, Any]:
 
 def read_inference(source: Source, where: Optional[str | Path] = None) -> Optional[dict[str, Any]]:
     """The inference facts in a weights file's (or its bytes') metadata, checked against the module
-    doc; None for weights stored before cnnlab kept them. A StoreError naming the file otherwise."""
+    doc; None for weights stored before cnnlab kept them; a StoreError naming the file otherwise. A study
+    folder may come from anyone and these facts go into exported files: every field is checked (a bool is
+    no number) and only the module doc's fields are returned, rebuilt from the checked values."""
     what = "weights"
     path = _where(source, where, what)
     text = _header_metadata(source, path).get(INFERENCE_KEY)
@@ -358,11 +360,11 @@ def read_inference(source: Source, where: Optional[str | Path] = None) -> Option
     except ValueError:
         facts = None
     _check(isinstance(facts, dict), path, what, f"its '{INFERENCE_KEY}' metadata is not a JSON object")
-    _check(facts.get("format") == INFERENCE_FORMAT, path, what,
-           f"its '{INFERENCE_KEY}' metadata has format {facts.get('format')!r}, which this cnnlab does not read "
-           f"(it reads {INFERENCE_FORMAT}); upgrade cnnlab")
+    _check(_is_int(facts.get("format")) and facts["format"] == INFERENCE_FORMAT, path, what,
+           f"its '{INFERENCE_KEY}' metadata has format {str(facts.get('format'))[:40]!r}, which this cnnlab does not "
+           f"read (it reads {INFERENCE_FORMAT}); upgrade cnnlab")
     shape = facts.get("input_shape")
-    _check(isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape),
+    _check(isinstance(shape, list) and len(shape) == 3 and all(_is_int(n) and n > 0 for n in shape),
            path, what, "its input_shape is not [C, H, W]")
     names = facts.get("class_names")
     _check(isinstance(names, list) and names and all(isinstance(n, str) for n in names), path, what,
@@ -370,10 +372,29 @@ def read_inference(source: Source, where: Optional[str | Path] = None) -> Option
     _check(facts.get("normalize") in NORMALIZE_MODES, path, what, "its normalize is not unit, standardize or none")
     for key in ("scale", "shift"):
         values = facts.get(key)
-        _check(isinstance(values, list) and len(values) == shape[0]
-               and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values),
+        _check(isinstance(values, list) and len(values) == shape[0] and all(map(_finite, values)),
                path, what, f"its {key} is not one finite number per channel")
-    _check(facts.get("image_mode") == IMAGE_MODES.get(shape[0]), path, what,
-           f"its image_mode does not fit {shape[0]} channels")
-    _check(isinstance(facts.get("run_id"), str), path, what, "it names no run_id")
-    return facts
+    for key in ("run_id", "cnnlab_version"):
+        _check(isinstance(facts.get(key), str), path, what, f"its {key} is not a string")
+    for key, fixed in (("layout", "NCHW"), ("resize", "bilinear"), ("output", "logits"), ("image_mode", IMAGE_MODES.get(shape[0]))):
+        _check(facts.get(key) == fixed, path, what, f"its {key} is not {fixed!r}" if fixed else f"it has an {key}")
+    dataset = facts.get("dataset")
+    size = dataset.get("image_size") if isinstance(dataset, dict) else None
+    _check(isinstance(dataset, dict) and isinstance(dataset.get("name"), str) and isinstance(dataset.get("grayscale"), bool)
+           and (size is None or isinstance(size, list) and len(size) == 2 and all(_is_int(n) and n > 0 for n in size)),
+           path, what, "its dataset is not {name, image_size, grayscale}")
+    return {
+        "format": INFERENCE_FORMAT, "run_id": facts["run_id"], "cnnlab_version": facts["cnnlab_version"],
+        "input_shape": list(shape), "layout": "NCHW", "class_names": list(names), "normalize": facts["normalize"],
+        "scale": [float(v) for v in facts["scale"]], "shift": [float(v) for v in facts["shift"]],
+        "image_mode": IMAGE_MODES.get(shape[0]), "resize": "bilinear",
+        "dataset": {"name": dataset["name"], "image_size": size, "grayscale": dataset["grayscale"]}, "output": "logits",
+    }
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON's true would pass as 1
+
+
+def _finite(value: Any) -> bool:  # a 400-digit int is valid JSON but no float (math.isfinite would raise)
+    return isinstance(value, float) and math.isfinite(value) or _is_int(value) and abs(value) < 2**1000

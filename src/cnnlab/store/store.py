@@ -28,12 +28,14 @@ def _json(value: Any) -> str:
 class Store(RunFiles):
     """One output folder's runs. Open with ``Store(folder)``; close (or use ``with``)."""
 
-    def __init__(self, folder: str | Path, *, create: bool = True):
+    def __init__(self, folder: str | Path, *, create: bool = True, read_only: bool = False):
+        """``read_only`` (with ``create=False``) opens it as on a read-only disk: nothing is written, not
+        even an older store's schema migration (shell completion must not change a folder on TAB)."""
         self.folder = Path(folder)
         self.path = self.folder / DB_NAME
         if not create and not self.path.exists():
             raise StoreError(f"{self.folder}: no cnnlab store here (no {DB_NAME}); run 'cnnlab run SPEC --out {self.folder}' first")
-        writable = os.access(self.folder, os.W_OK) if self.folder.exists() else True
+        writable = not read_only and (os.access(self.folder, os.W_OK) if self.folder.exists() else True)
         self.writable = writable
         self.version = SCHEMA_VERSION
         if create and not writable:
