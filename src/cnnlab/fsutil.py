@@ -73,6 +73,17 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def write_together_atomic(files: list[tuple[str | Path, bytes]]) -> None:
+    """Write files that belong together (a model and its JSON): every one whole under a temporary
+    name before any is renamed into place, in the order given."""
+    with contextlib.ExitStack() as stack:
+        # Entered in reverse, so the first file's context exits (renames) first.
+        temps = [stack.enter_context(atomic_path(path)) for path, _ in reversed(files)][::-1]
+        for temp, (_, data) in zip(temps, files):
+            with open(temp, "wb") as handle:
+                handle.write(data)
+
+
 def remove_stale_temporaries(folder: str | Path, recursive: bool = True) -> int:
     """Delete temporary files that killed processes left behind; return how many.
 

@@ -106,7 +106,7 @@ def test_each_final_has_its_block_its_rule_its_training_and_its_test_result(fina
         assert f"Final {final.number} of 2: {final.configuration}" in text
         assert f"accuracy {100 * run.test_accuracy:.2f}%" in text  # its own test result, beside its block
     assert "Chosen by the best validation accuracy, among the candidates: " in text
-    assert ("Chosen by the smallest train-validation gap (train minus validation accuracy at the best epoch), "
+    assert ("Chosen by the smallest train-validation gap (train minus validation accuracy at the best epoch, closest to zero either way), "
             "among the candidates not chosen before: ") in text
     assert text.count("The final retrain trained on train+val for 2 epochs (as evaluate.final_epochs says), without "
                       "early stopping (no validation data is left to watch), with a constant learning rate of 0.01 "

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from cnnlab.errors import CnnlabError, ModelError
-from cnnlab.fsutil import atomic_path, write_bytes_atomic
+from cnnlab.fsutil import write_bytes_atomic, write_together_atomic
 from cnnlab.inference.model import LoadedModel
 from cnnlab.store.artifacts import INFERENCE_KEY
 from cnnlab.version import __version__
@@ -116,10 +116,9 @@ def export_model(loaded: LoadedModel, format: str, path: str | Path) -> list[Pat
             from safetensors.torch import save
 
             state = {k: v.detach().cpu().contiguous() for k, v in loaded.module.state_dict().items()}
-            # The inner context (the weights) renames into place first; both files are whole before either does.
-            with atomic_path(_beside(path)) as json_temp, atomic_path(path) as weights_temp:
-                weights_temp.write_bytes(save(state, metadata={INFERENCE_KEY: json.dumps(loaded.facts)}))
-                json_temp.write_text(text + "\n", encoding="utf-8")
+            # The weights rename into place first; both files are whole before either does.
+            write_together_atomic([(path, save(state, metadata={INFERENCE_KEY: json.dumps(loaded.facts)})),
+                                   (_beside(path), (text + "\n").encode("utf-8"))])
             return [path, _beside(path)]
         deployed = Deployed(loaded).eval()
         example = torch.zeros((2, *loaded.input_shape), dtype=torch.float32)
