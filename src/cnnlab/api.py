@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from cnnlab.execute.conductor import ExecutionSettings, StudyRun, conduct, default_output
+from cnnlab.execute.grouping import STACK_MODES
 from cnnlab.execute.progress import StudyProgress
 from cnnlab.inference import LoadedModel, load_model
 from cnnlab.spec.loader import load_spec
@@ -46,6 +47,7 @@ def run_study(
     address: str = "auto",
     gpus_per_run: Optional[float] = None,
     tensorboard: Optional[Union[str, Path]] = None,
+    stack: Optional[str] = None,
     progress: Optional[StudyProgress] = None,
 ) -> StudyRun:
     """Train every run of a study that is not finished yet and store the results.
@@ -61,16 +63,22 @@ def run_study(
     checked before anything trains (bad input is one error, nothing written).
     ``workers > 1`` trains that many runs at once in worker processes, splitting the cores;
     ``"auto"`` (the default) uses one single-threaded worker per core for plans that would
-    train for more than about a minute, and this process otherwise.
+    train for more than about 10 s a core, and this process otherwise.
     ``executor="ray"`` runs each run as a task on the Ray cluster at ``address`` with
     ``threads`` CPUs (default 1) and ``gpus_per_run`` GPUs (default: 1 when train.device is
     cuda) per run; this process alone writes the store.
     ``tensorboard`` (a folder) writes TensorBoard logs there while the study trains, as the spec's
     ``train.log: [tensorboard]`` does into ``<out>/tensorboard``; logs never change a run's id.
+    ``stack`` ("auto", "always", "never"; default: the spec's ``train.stack``, auto) trains the
+    seeds of a configuration as one stacked model: auto where that is measured faster (small
+    nets on a CPU, any net on a GPU). Each seed is still its own run, with its own id, record and
+    checkpoints; stacking never changes a run's id.
     """
+    if stack is not None and stack not in STACK_MODES:
+        raise ValueError(f"stack={stack!r}: expected one of {', '.join(STACK_MODES)}")
     study, text, path = load_spec(spec)
     settings = ExecutionSettings(force=force, threads=threads, workers=workers, executor=executor,
-                                 address=address, gpus_per_run=gpus_per_run, tensorboard=tensorboard)
+                                 address=address, gpus_per_run=gpus_per_run, tensorboard=tensorboard, stack=stack)
     return conduct(study, text, path, out, data_dir=data_dir, epochs=epochs, limit_train=limit_train,
                    precision=precision, overrides=overrides, settings=settings, progress=progress)
 

@@ -38,7 +38,10 @@ def test_study_on_a_ray_cluster_survives_a_killed_worker(tmp_path):
     _ray_available()
     study = copy.deepcopy(SMALL_MODEL_STUDY)
     study["train"]["epochs"] = 10
-    study["repeats"] = 1
+    # Two seeds of one configuration: one stacked group, one Ray task; the killed task's members
+    # both resume from their checkpoints (stored together, so at the same epoch) and stack again.
+    study["variants"] = {"none": {}}
+    study["repeats"] = 2
     spec = tmp_path / "study.yaml"
     spec.write_text(yaml.safe_dump(study))
     out = tmp_path / "ray"
@@ -58,7 +61,8 @@ def test_study_on_a_ray_cluster_survives_a_killed_worker(tmp_path):
         assert cluster.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         runs = cluster.runs()
         assert [r["status"] for r in runs] == ["done"] * 2
-        assert sorted(r["attempts"] for r in runs) == [1, 2]  # one run retried, none recorded twice
+        assert [r["attempts"] for r in runs] == [2, 2]  # the group's task retried once, no run recorded twice
+        assert all(r["environment"]["stacked"] == 2 for r in runs)
         for run in runs:
             theirs = [(e["epoch"], e["train_loss"], e["val_loss"], e["val_accuracy"]) for e in cluster.epochs(run["id"])]
             ours = [(e["epoch"], e["train_loss"], e["val_loss"], e["val_accuracy"]) for e in here.epochs(run["id"])]

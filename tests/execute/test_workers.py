@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from cnnlab.api import open_store, run_study
@@ -50,16 +51,19 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_a_killed_worker_costs_only_its_epochs_since_the_checkpoint(tmp_path):
+@pytest.mark.parametrize("stack", ["never", "always"])
+def test_a_killed_worker_costs_only_its_epochs_since_the_checkpoint(tmp_path, stack):
+    """Killed mid-epoch, a lone run (never) or a stacked group of two seeds (always) resumes from
+    its members' last checkpoints in a new worker and ends with the metrics of an uninterrupted run."""
     study = copy.deepcopy(SMALL_MODEL_STUDY)
     study["train"]["epochs"] = 6
-    reference = run_study(study, tmp_path / "reference", threads=1, workers=2)
+    reference = run_study(study, tmp_path / "reference", threads=1, workers=2, stack=stack)
     assert reference.outcome.ok
     spec = tmp_path / "study.yaml"
     spec.write_text(yaml.safe_dump(study))
     out = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "cnnlab.cli", "run", str(spec), "--out", str(out), "--workers", "2",
-                                "--threads", "1", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--threads", "1", "--stack", stack, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = None
     try:
         deadline = time.monotonic() + 120
@@ -88,10 +92,13 @@ def test_a_killed_worker_costs_only_its_epochs_since_the_checkpoint(tmp_path):
     with open_store(out) as store:
         runs = store.runs()
         assert [r["status"] for r in runs] == ["done"] * 4
-        assert sorted(r["attempts"] for r in runs) == [1, 1, 1, 2]  # exactly one run was retried
+        # exactly one task was retried: one run, or both members of one stacked group
+        retried = 1 if stack == "never" else 2
+        assert sorted(r["attempts"] for r in runs) == [1] * (4 - retried) + [2] * retried
+        assert all((r["environment"] or {}).get("stacked") == (2 if stack == "always" else None) for r in runs)
         assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert _epochs(out) == _epochs(tmp_path / "reference")
-    assert "1 retried after a lost worker" in stdout
+    assert f"{retried} retried after a lost worker" in stdout
     print(f"killed worker {killed}; study completed: {stdout.splitlines()[0]}")
 
 
@@ -134,15 +141,16 @@ DIE = "CNNLAB_TEST_WORKER_DIES"
 
 def dying_worker(*args):
     """Stands in for the pool's worker function (spawn pickles a function by name, so the
-    workers run this one): the real worker, with ``train_run`` made to die on cue."""
+    workers run this one): the real worker, with ``train_task`` made to die on cue."""
     import cnnlab.execute.local as local
 
     run_id, epoch, attempts, stamp = os.environ[DIE].split(":", 3)
-    real = local.train_run
+    real = local.train_task
 
-    def train_run(config, emit, cache, **options):
-        if config.run_id != run_id or options["attempt"] > int(attempts):
-            return real(config, emit, cache, **options)
+    def train_task(configs, emit, cache, **options):
+        ids = [config.run_id for config in configs]
+        if run_id not in ids or options["attempts"][ids.index(run_id)] > int(attempts):
+            return real(configs, emit, cache, **options)
 
         def emit_then_die(event):
             emit(event)
@@ -150,9 +158,9 @@ def dying_worker(*args):
                 Path(stamp).write_text(repr(time.time()))
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        return real(config, emit_then_die, cache, **options)
+        return real(configs, emit_then_die, cache, **options)
 
-    local.train_run = train_run
+    local.train_task = train_task
     REAL_WORKER(*args)
 
 
@@ -181,6 +189,7 @@ def test_a_dead_worker_is_noticed_at_once_and_its_run_resumes_to_the_same_result
 
     study = copy.deepcopy(SMALL_MODEL_STUDY)
     study["train"]["epochs"] = 5
+    study["train"]["stack"] = "never"  # one run per worker (a stacked group's worker: the test above)
     reference = run_study(study, tmp_path / "reference", threads=1)
     assert reference.outcome.statuses == {"done": 4}
     victim = expand(load_spec(study)[0])[1].run_id

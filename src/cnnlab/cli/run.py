@@ -42,7 +42,7 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
     run.add_argument("--threads", type=at_most(MAX_THREADS), help="CPU threads per run (default: every core, split among workers; 1 for tiny models)")
     run.add_argument("--workers", type=workers, default="auto", metavar="N|auto",
                      help="train N runs at once in worker processes, splitting the cores; auto (default): one "
-                     "single-threaded run per core when the study would train for over a minute (small CNNs "
+                     "single-threaded run per core when the study would train for over about 10 s a core (small CNNs "
                      "cannot keep several cores busy), else one run at a time here")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local (default): this machine; ray: one task per run on a Ray cluster")
@@ -55,6 +55,10 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
                      "with 'tensorboard --logdir DIR'); the spec's 'train: {log: [tensorboard]}' writes them to "
                      "OUT/tensorboard. Never changes the runs' identity: finished runs are not trained again. "
                      "Needs pip install 'cnnlab[logs]'")
+    run.add_argument("--stack", choices=["auto", "always", "never"],
+                     help="train the seeds (repeats) of a configuration as one stacked model, each seed still its "
+                     "own run: auto (the spec's train.stack, by default auto) where that is faster (small nets on "
+                     "a CPU, any net on a GPU), always, or never. Never changes the runs' identity")
     run.add_argument("--force", action="store_true", help="train finished runs again")
     run.add_argument("--quiet", action="store_true", help="no progress display; print only the results")
     run.add_argument("--no-report", action="store_true", help="do not write DIR/report.html at the end")
@@ -109,7 +113,7 @@ def _command_run(args: argparse.Namespace) -> int:
     result = run_study(args.spec, args.out, data_dir=args.data_dir, epochs=args.epochs, limit_train=args.limit_train,
                        precision=args.precision, overrides=overrides, force=args.force, threads=args.threads, workers=args.workers,
                        executor=args.executor, address=args.address, gpus_per_run=args.gpus_per_run,
-                       tensorboard=args.tensorboard, progress=progress)
+                       tensorboard=args.tensorboard, stack=args.stack, progress=progress)
     outcome = result.outcome
     print(format_results(result.rows, title=f"Results ({outcome.describe()}) in {result.folder}",
                          validated_on_test=any(config.validate_on_test for config in result.plan)))

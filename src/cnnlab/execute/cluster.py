@@ -1,4 +1,5 @@
-"""Run a plan on a Ray cluster: each run is a Ray task; the driver alone writes the store.
+"""Run a plan on a Ray cluster: each run (or stacked group of seeds) is a Ray task; the driver alone
+writes the store.
 
 The dataset goes into Ray's object store once and every task reads it from there. Tasks send
 their events (progress, epochs, checkpoints, final weights and predictions) back through a
@@ -17,8 +18,9 @@ from typing import Any, Optional
 from cnnlab.data import DataCache, source_key
 from cnnlab.errors import CnnlabError
 from cnnlab.execute.driver import Driver, PlanOutcome
+from cnnlab.execute.grouping import Task, plan_tasks
 from cnnlab.execute.progress import StudyProgress
-from cnnlab.execute.runner import train_run
+from cnnlab.execute.runner import train_task
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store import Store
 
@@ -64,13 +66,13 @@ def connect(address: str) -> Any:
     return ray
 
 
-def _train_task(config_json: dict, source: Any, resume: Optional[bytes], attempt: int, events: Any,
-                threads: int) -> str:
-    """What runs on a Ray worker: one run, its events pushed to the driver's queue."""
-    config = RunConfig.model_validate(config_json)
+def _train_task(configs_json: list[dict], source: Any, resumes: list[Optional[bytes]], attempts: list[int],
+                events: Any, threads: int) -> list[str]:
+    """What runs on a Ray worker: one run or a stacked group, its events pushed to the driver's queue."""
+    configs = [RunConfig.model_validate(config) for config in configs_json]
     cache = DataCache()
-    cache.sources[source_key(config)] = source
-    return train_run(config, events.put, cache, resume=resume, attempt=attempt, threads=threads)
+    cache.sources[source_key(configs[0])] = source
+    return train_task(configs, events.put, cache, resumes=resumes, attempts=attempts, threads=threads)
 
 
 def execute_ray(
@@ -83,8 +85,10 @@ def execute_ray(
     force: bool = False,
     threads: int = 1,
     gpus: float = 0.0,
+    stack: Optional[str] = None,
 ) -> PlanOutcome:
-    """Train every unfinished run as a Ray task with ``threads`` CPUs (and ``gpus`` GPUs) each."""
+    """Train every unfinished run as a Ray task with ``threads`` CPUs (and ``gpus`` GPUs) each; the
+    seeds of a configuration stacked (``grouping.plan_tasks``, ``stack``) are one task."""
     ray = connect(address)
     from ray.util.queue import Queue
 
@@ -92,15 +96,16 @@ def execute_ray(
     events = Queue()
     task = ray.remote(_train_task).options(num_cpus=threads, num_gpus=gpus, max_retries=0, name="cnnlab_run")
     sources: dict[str, Any] = {}
-    running: dict[Any, RunConfig] = {}
+    running: dict[Any, Task] = {}
 
-    def submit(config: RunConfig) -> None:
-        key = source_key(config)
+    def submit(work: Task) -> None:
+        key = source_key(work.configs[0])
         if key not in sources:  # each dataset goes to the object store once
-            sources[key] = ray.put(cache.source(config))
-        attempt, resume = driver.begin(config)
-        ref = task.remote(config.model_dump(mode="json"), sources[key], resume, attempt, events, threads)
-        running[ref] = config
+            sources[key] = ray.put(cache.source(work.configs[0]))
+        begun = [driver.begin(config) for config in work.configs]
+        ref = task.remote([config.model_dump(mode="json") for config in work.configs], sources[key],
+                          [resume for _, resume in begun], [attempt for attempt, _ in begun], events, threads)
+        running[ref] = work
 
     def drain() -> None:
         while not events.empty():
@@ -108,27 +113,29 @@ def execute_ray(
                 driver.handle(event)
 
     try:
-        for config in driver.todo:
-            submit(config)
+        for work in plan_tasks(driver.todo, cache, stack, progress.message):
+            submit(work)
         while running:
             done, _ = ray.wait(list(running), timeout=0.2)
             drain()
             for ref in done:
-                config = running.pop(ref)
+                work = running.pop(ref)
                 try:
                     ray.get(ref)
                 except ray.exceptions.RayError as error:
                     drain()
-                    if driver.worker_lost(config, type(error).__name__):
-                        submit(config)
+                    retry = [config for config in work.configs if driver.worker_lost(config, type(error).__name__)]
+                    if retry:
+                        submit(Task(retry))
     except (KeyboardInterrupt, CnnlabError) as error:
         for ref in running:
             ray.cancel(ref, force=True)
         time.sleep(0.2)
         if isinstance(error, KeyboardInterrupt):
-            driver.interrupt([c.run_id for c in running.values()])
+            driver.interrupt([run_id for work in running.values() for run_id in work.run_ids])
         else:  # bad input met by one run stops the study; the others in flight stop with it
-            driver.interrupt([c.run_id for c in running.values()], "stopped with the study, on an error another run met")
+            driver.interrupt([run_id for work in running.values() for run_id in work.run_ids],
+                             "stopped with the study, on an error another run met")
             raise
     finally:
         outcome = driver.finish()

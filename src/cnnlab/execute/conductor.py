@@ -67,6 +67,8 @@ class ExecutionSettings:
     gpus_per_run: Optional[float] = None
     # TensorBoard logs in this folder (``train.log: [tensorboard]`` writes them to <out>/tensorboard).
     tensorboard: Optional[Union[str, Path]] = None
+    # The seeds of a configuration as one stacked model: auto, always, never (default: train.stack).
+    stack: Optional[str] = None
 
 
 def tensorboard_folder(study: Study, settings: ExecutionSettings, folder: Path) -> Optional[Path]:
@@ -175,9 +177,9 @@ def _execute(configs: list[RunConfig], store: Store, cache: DataCache, progress:
         if gpus is None:
             gpus = 1.0 if study.train.device == "cuda" else 0.0
         return execute_ray(configs, store, cache, progress, address=settings.address, force=force,
-                           threads=settings.threads or study.train.threads or 1, gpus=gpus)
+                           threads=settings.threads or study.train.threads or 1, gpus=gpus, stack=settings.stack)
     return execute_local(configs, store, cache, progress, force=force, threads=settings.threads,
-                         workers=settings.workers)
+                         workers=settings.workers, stack=settings.stack)
 
 
 def _finals(store: Store, study: Study, plan: list[RunConfig]) -> list[RunConfig]:

@@ -129,6 +129,12 @@ class Driver:
             progress.run_epoch(run_id, event["epoch"], event["logs"])
         elif kind == "checkpoint":
             store.save_checkpoint(run_id, event["data"])
+        elif kind == "checkpoints":  # a stacked group's, together; each an ordinary checkpoint event
+            current = [item for item in event["checkpoints"] if self.current(item)]
+            store.save_checkpoints([(item["run_id"], item["data"]) for item in current])
+            for item in current:
+                progress.run_event(item, self.configs[item["run_id"]])
+            return
         elif kind == "finished":
             store.save_weights(run_id, event["weights"])
             store.save_artifact(run_id, "predictions", "predictions.npz", event["predictions"])

@@ -14,20 +14,26 @@ from typing import Any, Optional, Union
 from cnnlab.data import DataCache
 from cnnlab.errors import CnnlabError, StoreError
 from cnnlab.execute.driver import Driver, PlanOutcome
+from cnnlab.execute.grouping import Task, plan_tasks
 from cnnlab.execute.progress import StudyProgress
-from cnnlab.execute.runner import train_run
+from cnnlab.execute.runner import train_task
 from cnnlab.models import check_model
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store import Store
 from cnnlab.train.device import cpu_count
 
 
-# A worker pool takes seconds to start and loads the dataset once per worker, so it is used
-# for plans long enough to repay that: here, at least a minute of estimated training.
-POOL_MIN_SECONDS = 60.0
+# A worker pool takes about 3 s to start (spawned workers import torch and load the dataset, in
+# parallel), so it is used for plans long enough to repay that: at least 10 s of estimated
+# training per core. The quickstart (24 digits runs, an estimated 18 s a core on 2 cores) took 34 s
+# in one process and 22 s in two workers; stacked, 21 s and 17 s.
+POOL_MIN_SECONDS = 10.0
 # A deliberately low per-core rate for the estimate (measured: 30-100 GFLOP/s per core on
 # CIFAR-sized nets in fp32), so that borderline plans lean towards the pool.
 ESTIMATE_FLOPS_PER_CORE = 50e9
+# What a step of a small net costs besides its arithmetic (operator calls, the optimizer, its share
+# of evaluation): the quickstart's runs averaged 2.2 ms a step in one process, nearly all of it this.
+ESTIMATE_STEP_SECONDS = 2e-3
 
 
 def execute_local(
@@ -39,27 +45,31 @@ def execute_local(
     force: bool = False,
     threads: Optional[int] = None,
     workers: Union[int, str] = "auto",
+    stack: Optional[str] = None,
 ) -> PlanOutcome:
     """Train every unfinished run of the plan; with ``workers > 1``, that many at a time in
     worker processes with cores // workers threads each.
 
     ``workers="auto"`` decides runs x threads: a plan of several runs that would train for
-    more than a minute goes to one single-threaded worker per core (small CNNs cannot keep
+    more than ``POOL_MIN_SECONDS`` a core goes to one single-threaded worker per core (small CNNs cannot keep
     two cores busy: on 2 cores two one-thread runs trained A2 1.2x and study C's net 1.9x
     faster than one two-thread run); anything shorter trains here, one run at a time.
+    ``stack`` (auto, always, never; default each run's ``train.stack``) says whether the seeds of
+    a configuration train as one stacked model (``grouping.plan_tasks``).
     """
     driver = Driver(store, progress, configs, force=force)
     try:
+        tasks = plan_tasks(driver.todo, cache, stack, progress.message)
         if workers == "auto":
             workers = auto_workers(driver.todo, cache, threads)
             if workers > 1:
                 cache.clear()  # each worker loads its own copy; this process needs none
                 progress.message(f"Training {workers} runs at a time, one per core "
                                  f"(--workers 1 trains one run at a time on every core)")
-        if workers > 1 and len(driver.todo) > 1:
-            _run_pool(driver, cache, workers, threads or max(1, cpu_count() // workers))
+        if workers > 1 and len(tasks) > 1:
+            _run_pool(driver, tasks, cache, workers, threads or max(1, cpu_count() // workers))
         else:
-            _run_here(driver, cache, threads)
+            _run_here(driver, tasks, cache, threads)
     finally:
         outcome = driver.finish()
     return outcome
@@ -82,7 +92,7 @@ def auto_workers(todo: list[RunConfig], cache: DataCache, threads: Optional[int]
         _, train = cache.split(todo[0])
     except Exception:  # noqa: BLE001 - the run itself will report the problem, in its own record
         return 1
-    flops = 0.0
+    flops, steps = 0.0, 0
     for config in todo:
         try:
             checked = check_model(config.layer_list(), config.variant_spec, tuple(train.images.shape[1:]))
@@ -90,19 +100,26 @@ def auto_workers(todo: list[RunConfig], cache: DataCache, threads: Optional[int]
             continue
         images = min(len(train), config.limit_train or len(train))
         flops += checked.step_flops * images * config.train.epochs
-    seconds = flops / (ESTIMATE_FLOPS_PER_CORE * cores)
+        steps += -(-images // config.train.batch_size) * config.train.epochs
+    seconds = (flops / ESTIMATE_FLOPS_PER_CORE + steps * ESTIMATE_STEP_SECONDS) / cores
     return min(cores, len(todo)) if seconds >= POOL_MIN_SECONDS else 1
 
 
-def _run_here(driver: Driver, cache: DataCache, threads: Optional[int]) -> None:
-    running: Optional[str] = None
+def _run_here(driver: Driver, tasks: list[Task], cache: DataCache, threads: Optional[int]) -> None:
+    running: list[str] = []
     try:
-        for config in driver.todo:
-            running = config.run_id
-            attempt, resume = driver.begin(config)
-            train_run(config, driver.handle, cache, resume=resume, attempt=attempt, threads=threads)
+        for task in tasks:
+            running = task.run_ids
+            begun = [driver.begin(config) for config in task.configs]
+            train_task(task.configs, driver.handle, cache, resumes=[resume for _, resume in begun],
+                       attempts=[attempt for attempt, _ in begun], threads=threads)
     except KeyboardInterrupt:
-        driver.interrupt([running] if running else [])
+        driver.interrupt(running)
+    except CnnlabError:
+        # Bad input met by a run: the other members of its stacked group stop with it, resumable.
+        with contextlib.suppress(StoreError):
+            driver.interrupt(running, "stopped with the study, on an error another run met")
+        raise
 
 
 # ---------------------------------------------------------------- worker processes
@@ -119,7 +136,7 @@ def _exit_with_parent() -> None:
 
 
 def _worker(connection: Connection, data_dir: Optional[str], threads: int) -> None:
-    """A worker process: train the runs it is given, send every event back."""
+    """A worker process: train the tasks it is given (a run, or a stacked group), send every event back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     _exit_with_parent()
     from pathlib import Path
@@ -132,8 +149,8 @@ def _worker(connection: Connection, data_dir: Optional[str], threads: int) -> No
             return
         if task is None:
             return
-        config = RunConfig.model_validate(task["config"])
-        train_run(config, connection.send, cache, resume=task["resume"], attempt=task["attempt"], threads=threads)
+        configs = [RunConfig.model_validate(config) for config in task["configs"]]
+        train_task(configs, connection.send, cache, resumes=task["resumes"], attempts=task["attempts"], threads=threads)
         connection.send({"kind": "idle"})
 
 
@@ -147,7 +164,7 @@ class _Slot:
         self.process = context.Process(target=_worker, args=(theirs, data_dir, threads), daemon=True)
         self.process.start()
         theirs.close()  # the worker holds the only other end: when it dies, reading here ends at once
-        self.config: Optional[RunConfig] = None
+        self.task: Optional[Task] = None
 
     def receive(self) -> list[dict[str, Any]]:
         """The events waiting in the pipe; raises EOFError once the worker has gone (events it
@@ -182,39 +199,42 @@ class _Slot:
         self.connection.close()
 
 
-def _run_pool(driver: Driver, cache: DataCache, workers: int, threads: int) -> None:
+def _run_pool(driver: Driver, tasks: list[Task], cache: DataCache, workers: int, threads: int) -> None:
     context = multiprocessing.get_context("spawn")
     data_dir = str(cache.data_dir) if cache.data_dir else None
-    slots = [_Slot(context, data_dir, threads) for _ in range(min(workers, len(driver.todo)))]
-    pending = list(driver.todo)
+    slots = [_Slot(context, data_dir, threads) for _ in range(min(workers, len(tasks)))]
+    pending = list(tasks)
 
     def dispatch(slot: _Slot) -> None:
-        slot.config = pending.pop(0) if pending else None
-        if slot.config is not None:
-            attempt, resume = driver.begin(slot.config)
+        slot.task = pending.pop(0) if pending else None
+        if slot.task is not None:
+            begun = [driver.begin(config) for config in slot.task.configs]
             with contextlib.suppress(OSError):  # a worker dead already: its sentinel says so next
-                slot.connection.send({"config": slot.config.model_dump(mode="json"), "resume": resume,
-                                      "attempt": attempt})
+                slot.connection.send({"configs": [config.model_dump(mode="json") for config in slot.task.configs],
+                                      "resumes": [resume for _, resume in begun],
+                                      "attempts": [attempt for attempt, _ in begun]})
 
     def replace(slot: _Slot) -> None:
-        """A lost worker costs only its run's epochs since the last checkpoint: the run goes back
-        to the front of the queue (until it has lost too many) and resumes in a new process."""
-        if driver.worker_lost(slot.config, slot.cause()):
-            pending.insert(0, slot.config)
+        """A lost worker costs only its runs' epochs since their last checkpoints: the runs go back
+        to the front of the queue (until they have lost too many) and resume in a new process."""
+        cause = slot.cause()
+        retry = [config for config in (slot.task.configs if slot.task else []) if driver.worker_lost(config, cause)]
+        if retry:
+            pending.insert(0, Task(retry))
         slot.stop()
-        slot.config = None
+        slot.task = None
         if pending:
             slots[slots.index(slot)] = fresh = _Slot(context, data_dir, threads)
             dispatch(fresh)
 
     def in_flight() -> list[str]:
-        return [slot.config.run_id for slot in slots if slot.config is not None]
+        return [run_id for slot in slots if slot.task is not None for run_id in slot.task.run_ids]
 
     try:
         for slot in slots:
             dispatch(slot)
-        while any(slot.config is not None for slot in slots):
-            busy = [slot for slot in slots if slot.config is not None]
+        while any(slot.task is not None for slot in slots):
+            busy = [slot for slot in slots if slot.task is not None]
             # A worker's pipe and its process sentinel: events, and its death, are seen at once.
             ready = set(wait([s.connection for s in busy] + [s.process.sentinel for s in busy]))
             for slot in busy:

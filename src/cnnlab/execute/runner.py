@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from cnnlab.version import __version__
 from cnnlab.data import ArrayDataset, DataCache, Splits, normalization
@@ -25,13 +26,15 @@ from cnnlab.train import (
 from cnnlab.store.artifacts import inference_facts, serialize_weights
 from cnnlab.train.checkpoint import parse_checkpoint, serialize_state
 from cnnlab.train.device import bf16_is_native, threads_for
+from cnnlab.train.stacked import StackedTrainer
 
 
 Emit = Callable[[dict[str, Any]], None]
 """Where a run's events go. Each event is a plain dict with ``kind``, ``run_id`` and ``attempt``:
 started (info, resumed_from), batch (epoch, batch, batches, logs), epoch (epoch, logs, and
 weights: the model's safetensors bytes, only when train.log asks for histograms), checkpoint
-(epoch, data: checkpoint file bytes), finished (summary, weights, predictions, examples: file
+(epoch, data: checkpoint file bytes), checkpoints (checkpoints: the checkpoint events of a stacked
+group's members at one epoch, or at their end, stored in one transaction), finished (summary, weights, predictions, examples: file
 bytes) and ended (status, error, diverged_epoch, input_error). Plain data, so an
 event can cross a process or a cluster to the driver, which alone writes the store.
 
@@ -96,6 +99,111 @@ def split_hash(splits: Splits, train: ArrayDataset, config: RunConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class _Run:
+    """One run in a worker: its events, and how an error ends it."""
+
+    def __init__(self, config: RunConfig, emit: Emit, attempt: int):
+        self.config, self.emit = config, emit
+        self.base = {"run_id": config.run_id, "attempt": attempt}
+
+    def end(self, status: str, error: Optional[str], diverged_epoch: Optional[int] = None,
+            input_error: Optional[str] = None) -> str:
+        self.emit({"kind": "ended", **self.base, "status": status, "error": error, "diverged_epoch": diverged_epoch,
+                   "input_error": input_error})
+        return status
+
+    def fail(self, error: BaseException) -> str:
+        """End the run as ``error`` says (called while it is being handled); KeyboardInterrupt and
+        StoreError go on up, after the event for the first."""
+        if isinstance(error, Diverged):
+            return self.end("diverged", str(error), error.epoch)
+        if isinstance(error, KeyboardInterrupt):
+            self.end("interrupted", "interrupted by the user")
+            raise error
+        if isinstance(error, StoreError) or not isinstance(error, Exception):
+            raise error  # the store cannot be written (disk full, read-only): stop; the run resumes next time
+        if isinstance(error, INPUT_ERRORS):
+            kind = next(cls.__name__ for cls in INPUT_ERRORS if isinstance(error, cls))
+            return self.end("interrupted", str(error), input_error=kind)
+        if isinstance(error, CnnlabError):
+            return self.end("failed", str(error))
+        # contain it: the study goes on, the error is kept with the run
+        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        return self.end("failed", f"{detail} (at {Path(where.filename).name}:{where.lineno})")
+
+
+@dataclass
+class _Prepared:
+    """A run ready to train: its trainer, and what its finished event needs."""
+
+    run: _Run
+    trainer: Trainer
+    data: TrainData
+    facts: dict[str, Any]
+
+
+def _prepare(run: _Run, cache: DataCache, resume: Optional[bytes], threads: Optional[int],
+             stacked: int = 0) -> _Prepared:
+    """Data, model, trainer and resume state of one run; emits its ``started`` event. ``stacked``:
+    the size of the stacked group it trains in (0: alone)."""
+    config = run.config
+    device = select_device(config.train.device)
+    splits, train = cache.split(config)
+    scale, shift = normalization(config.dataset.normalize, train)
+    checked = check_model(config.layer_list(), config.variant_spec, splits.input_shape, splits.num_classes,
+                          batch_size=config.train.batch_size, optimizer=config.train.optimizer.name)
+    configure_threads(threads or config.train.threads
+                      or threads_for(checked.step_flops * min(config.train.batch_size, len(train)) * max(stacked, 1)))
+    built = build_resolved(checked.resolved, splits.input_shape, splits.num_classes, init=config.train.init,
+                           generator_seed=config.seed, infos=checked.layers)
+    # evaluate.validate_on: test (study C): the test split is the validation data, and the report says
+    # that every choice made on it saw the test split.
+    val = splits.test if config.validate_on_test else splits.val
+    data = TrainData(train, val, splits.test if config.evaluate_test else None,
+                     Normalizer(scale, shift), list(config.dataset.augment), test_each_epoch=config.test_curve)
+    trainer = Trainer(built, data, config.train, config.seed, device, own_rng=bool(stacked),
+                      callbacks=[_EventCallback(run.emit, config.run_id, run.base["attempt"],
+                                                "histograms" in config.train.log)])
+    if resume is not None:
+        trainer.load_state_dict(parse_checkpoint(resume))
+    info = {
+        "params_total": built.total_params, "params_trainable": built.trainable_params,
+        "params_non_trainable": built.non_trainable_params,
+        "split_hash": split_hash(splits, train, config),
+        "split_sizes": {**splits.sizes, "train": len(train), "val": len(val) if val is not None else 0},
+        "input_shape": list(splits.input_shape), "class_names": list(splits.class_names),
+        "code_version": code_version(), "environment": environment(device),
+    }
+    if stacked:  # trained with the other seeds of its configuration as one stacked model (of this many)
+        info["environment"]["stacked"] = stacked
+    warnings = []
+    if config.train.batch_size > len(train):
+        # Allowed, as in Keras and PyTorch (full-batch training), but rarely what was meant.
+        warnings.append(f"train.batch_size {config.train.batch_size:,} is larger than the training split "
+                        f"({len(train):,} images): each epoch is one batch of {len(train):,}")
+    if config.train.precision == "bf16" and not bf16_is_native(device):
+        warnings.append(f"precision bf16: this {device.type.upper()} has no bf16 instructions, so bf16 is "
+                        "emulated and likely slower than fp32")
+    if warnings:
+        info["warning"] = "; ".join(warnings)
+    # What using the model needs without the dataset travels in the weights file's metadata.
+    facts = inference_facts(run_id=config.run_id, cnnlab_version=info["code_version"], input_shape=splits.input_shape,
+                            class_names=splits.class_names, normalize=config.dataset.normalize, scale=scale,
+                            shift=shift, dataset=config.dataset)
+    run.emit({"kind": "started", **run.base, "info": info, "resumed_from": trainer.start_epoch})
+    return _Prepared(run, trainer, data, facts)
+
+
+def _finished(prepared: _Prepared, result: TrainResult) -> dict[str, Any]:
+    """The run's ``finished`` event: its summary and files."""
+    summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
+    predictions, examples = evaluation_files(result.probabilities, {"val": prepared.data.val, "test": prepared.data.test})
+    weights = serialize_weights(prepared.trainer.model.state_dict(), prepared.facts)
+    return {"kind": "finished", **prepared.run.base, "summary": summary, "weights": weights,
+            "predictions": predictions, "examples": examples}
+
+
 def train_run(
     config: RunConfig,
     emit: Emit,
@@ -107,80 +215,106 @@ def train_run(
 ) -> str:
     """Train (or resume from ``resume``, checkpoint bytes) one run, reporting through ``emit``;
     return its final status. KeyboardInterrupt propagates after an ``ended`` event."""
-    run_id = config.run_id
-    base = {"run_id": run_id, "attempt": attempt}
-
-    def end(status: str, error: Optional[str], diverged_epoch: Optional[int] = None,
-            input_error: Optional[str] = None) -> str:
-        emit({"kind": "ended", **base, "status": status, "error": error, "diverged_epoch": diverged_epoch,
-              "input_error": input_error})
-        return status
-
+    run = _Run(config, emit, attempt)
     try:
-        device = select_device(config.train.device)
-        splits, train = cache.split(config)
-        scale, shift = normalization(config.dataset.normalize, train)
-        checked = check_model(config.layer_list(), config.variant_spec, splits.input_shape, splits.num_classes,
-                              batch_size=config.train.batch_size, optimizer=config.train.optimizer.name)
-        configure_threads(threads or config.train.threads
-                          or threads_for(checked.step_flops * min(config.train.batch_size, len(train))))
-        built = build_resolved(checked.resolved, splits.input_shape, splits.num_classes, init=config.train.init,
-                               generator_seed=config.seed, infos=checked.layers)
-        # evaluate.validate_on: test (study C): the test split is the validation data, and the report says
-        # that every choice made on it saw the test split.
-        val = splits.test if config.validate_on_test else splits.val
-        data = TrainData(train, val, splits.test if config.evaluate_test else None,
-                         Normalizer(scale, shift), list(config.dataset.augment), test_each_epoch=config.test_curve)
-        trainer = Trainer(built, data, config.train, config.seed, device,
-                          callbacks=[_EventCallback(emit, run_id, attempt, "histograms" in config.train.log)])
-        if resume is not None:
-            trainer.load_state_dict(parse_checkpoint(resume))
-        info = {
-            "params_total": built.total_params, "params_trainable": built.trainable_params,
-            "params_non_trainable": built.non_trainable_params,
-            "split_hash": split_hash(splits, train, config),
-            "split_sizes": {**splits.sizes, "train": len(train), "val": len(val) if val is not None else 0},
-            "input_shape": list(splits.input_shape), "class_names": list(splits.class_names),
-            "code_version": code_version(), "environment": environment(device),
-        }
-        warnings = []
-        if config.train.batch_size > len(train):
-            # Allowed, as in Keras and PyTorch (full-batch training), but rarely what was meant.
-            warnings.append(f"train.batch_size {config.train.batch_size:,} is larger than the training split "
-                            f"({len(train):,} images): each epoch is one batch of {len(train):,}")
-        if config.train.precision == "bf16" and not bf16_is_native(device):
-            warnings.append(f"precision bf16: this {device.type.upper()} has no bf16 instructions, so bf16 is "
-                            "emulated and likely slower than fp32")
-        if warnings:
-            info["warning"] = "; ".join(warnings)
-        emit({"kind": "started", **base, "info": info, "resumed_from": trainer.start_epoch})
-        result = trainer.fit()
-        summary = run_summary(result, sum(logs["seconds"] for logs in result.history))
-        predictions, examples = evaluation_files(result.probabilities, {"val": data.val, "test": data.test})
-        # What using the model needs without the dataset travels in the weights file's metadata.
-        facts = inference_facts(run_id=run_id, cnnlab_version=info["code_version"], input_shape=splits.input_shape,
-                                class_names=splits.class_names, normalize=config.dataset.normalize, scale=scale,
-                                shift=shift, dataset=config.dataset)
-        weights = serialize_weights(trainer.model.state_dict(), facts)
-    except Diverged as error:
-        return end("diverged", str(error), error.epoch)
-    except KeyboardInterrupt:
-        end("interrupted", "interrupted by the user")
-        raise
-    except StoreError:
-        raise  # the store cannot be written (disk full, read-only): stop; the run resumes next time
-    except INPUT_ERRORS as error:
-        kind = next(cls.__name__ for cls in INPUT_ERRORS if isinstance(error, cls))
-        return end("interrupted", str(error), input_error=kind)
-    except CnnlabError as error:
-        return end("failed", str(error))
-    except Exception as error:  # contain it: the study goes on, the error is kept with the run
-        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-        where = traceback.extract_tb(error.__traceback__)[-1]
-        return end("failed", f"{detail} (at {Path(where.filename).name}:{where.lineno})")
-    emit({"kind": "finished", **base, "summary": summary, "weights": weights, "predictions": predictions,
-          "examples": examples})
+        prepared = _prepare(run, cache, resume, threads)
+        event = _finished(prepared, prepared.trainer.fit())
+    except BaseException as error:  # noqa: BLE001 - _Run.fail contains what a run may contain, raises the rest
+        return run.fail(error)
+    emit(event)
     return "done"
+
+
+def train_group(
+    configs: Sequence[RunConfig],
+    emit: Emit,
+    cache: DataCache,
+    *,
+    resumes: Sequence[Optional[bytes]],
+    attempts: Sequence[int],
+    threads: Optional[int] = None,
+) -> list[str]:
+    """Train the seeds of one configuration (``configs``, resumed from the same epoch, or new) as
+    one stacked model; each member reports as its own run (``train_run``'s events) and ends as
+    it would alone. Returns the members' statuses. Members resumed from different epochs (one
+    checkpointed before a kill, one new) cannot share their steps: then each trains alone, in turn."""
+    if len({_resumed_epoch(resume, k) for k, resume in enumerate(resumes)}) > 1:
+        return [train_run(config, emit, cache, resume=resume, attempt=attempt, threads=threads)
+                for config, resume, attempt in zip(configs, resumes, attempts)]
+    # The members' checkpoints of one epoch travel together and are stored in one transaction, so a
+    # kill never leaves the members at different epochs (which could not stack again).
+    held: list[dict[str, Any]] = []
+
+    def hold_checkpoints(event: dict[str, Any]) -> None:
+        if event["kind"] == "checkpoint":
+            held.append(event)
+        else:
+            emit(event)
+
+    def commit() -> None:
+        if held:
+            emit({"kind": "checkpoints", "run_id": held[0]["run_id"], "attempt": held[0]["attempt"],
+                  "checkpoints": list(held)})
+            held.clear()
+
+    runs = [_Run(config, hold_checkpoints, attempt) for config, attempt in zip(configs, attempts)]
+    statuses: list[Optional[str]] = [None] * len(runs)
+    prepared: dict[int, _Prepared] = {}
+    for k, (run, resume) in enumerate(zip(runs, resumes)):
+        try:
+            prepared[k] = _prepare(run, cache, resume, threads, stacked=len(runs))
+        except BaseException as error:  # noqa: BLE001 - as train_run: this member ends; the others go on
+            statuses[k] = run.fail(error)
+    members = sorted(prepared)  # a stack of one, where the others could not start, trains all the same
+    outcomes: list[Any] = []
+    if members:
+        try:
+            outcomes = StackedTrainer([prepared[k].trainer for k in members], commit=commit).fit()
+        except KeyboardInterrupt:
+            for k in members:
+                runs[k].end("interrupted", "interrupted by the user")
+            raise
+        except BaseException as error:  # noqa: BLE001 - one error of the shared arithmetic ends every member
+            for k in members:
+                statuses[k] = runs[k].fail(error)
+            return [status or "failed" for status in statuses]
+    for k, outcome in zip(members, outcomes):
+        try:
+            if isinstance(outcome, Diverged):
+                raise outcome
+            event = _finished(prepared[k], outcome)
+        except BaseException as error:  # noqa: BLE001 - as train_run
+            statuses[k] = runs[k].fail(error)
+            continue
+        emit(event)
+        statuses[k] = "done"
+    return [status or "failed" for status in statuses]
+
+
+def _resumed_epoch(resume: Optional[bytes], index: int) -> int:
+    """The epoch a member resumes from (0 when new); a checkpoint that cannot be read gets a value
+    of its own, so that its member trains alone and reports the problem as a lone run would."""
+    if resume is None:
+        return 0
+    try:
+        return int(parse_checkpoint(resume)["epochs_done"])
+    except Exception:  # noqa: BLE001 - train_run reports it, naming the run
+        return -1 - index
+
+
+def train_task(
+    configs: Sequence[RunConfig],
+    emit: Emit,
+    cache: DataCache,
+    *,
+    resumes: Sequence[Optional[bytes]],
+    attempts: Sequence[int],
+    threads: Optional[int] = None,
+) -> list[str]:
+    """What an executor's worker runs: one run alone, or a stacked group (``execute.grouping.Task``)."""
+    if len(configs) == 1:
+        return [train_run(configs[0], emit, cache, resume=resumes[0], attempt=attempts[0], threads=threads)]
+    return train_group(configs, emit, cache, resumes=resumes, attempts=attempts, threads=threads)
 
 
 def run_summary(result: TrainResult, seconds: float) -> dict[str, Any]:

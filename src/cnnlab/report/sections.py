@@ -99,6 +99,12 @@ def study_header(data: ReportData) -> Section:
     if len(environments) > 1:
         blocks.append(Note(f"The runs were trained in {len(environments)} different environments (machine, device or "
                            "versions); the facts above are those of the latest 'cnnlab run'."))
+    stacked = {(run.architecture, run.variant, str(run.sweep), run.phase) for run in data.runs
+               if (run.environment or {}).get("stacked")}
+    if stacked:
+        blocks.append(Note(f"The seeds of {_plural(len(stacked), 'configuration')} trained together as one stacked "
+                           "model each (cnnlab run --stack): each seed is still its own run, with the metrics it "
+                           "would have alone, to float rounding; a stacked run's time is its group's."))
     lines = data.study.spec_text.count("\n") + 1
     blocks.append(Preformatted(data.study.spec_text, f"Spec, verbatim ({_plural(lines, 'line')})", collapsed=True))
     return Section("study", "Study", blocks)

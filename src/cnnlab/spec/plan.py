@@ -104,8 +104,9 @@ def run_id(config: RunConfig) -> str:
     """A stable 16-hex-digit hash of the resolved configuration."""
     data = config.model_dump(mode="json")
     # train.log only says where the run's curves are shown (TensorBoard), not what trains: it is never
-    # part of the id, so turning logs on or off finds the same finished runs.
+    # part of the id, so turning logs on or off finds the same finished runs. Likewise train.stack.
     data["train"].pop("log", None)
+    data["train"].pop("stack", None)  # how the repeats train (stacked or one by one), not what
     for key in MEASURED_ONLY:
         data.pop(key, None)
     for key, default in ADDED_FIELDS.items():

@@ -79,6 +79,11 @@ class Train(SpecModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: Optional[Annotated[int, Field(ge=1, le=1024)]] = Field(None, description="CPU threads; default: all cores")
     checkpoint_every: Annotated[int, Field(ge=1)] = Field(1, description="epochs between resumable checkpoints")
+    # How the repeats train, not what: never part of a run's identity (spec.plan.run_id leaves it out).
+    stack: Literal["auto", "always", "never"] = Field(
+        "auto", description="the repeats of a configuration as one stacked model: auto (where measured faster), "
+        "always, never",
+    )
     # Where a run's curves are shown while it trains; never part of a run's identity (spec.plan.run_id
     # leaves it out), so turning logs on or off retrains nothing.
     log: list[Literal["tensorboard", "histograms"]] = Field(

@@ -68,17 +68,24 @@ class RunFiles:
 
     def save_artifact(self, run_id: str, kind: str, filename: str, data: bytes) -> Path:
         """Write a file of a run atomically and record it (with its size and sha256)."""
-        path = self.run_folder(run_id) / filename
+        return self._save_together([(run_id, kind, filename, data)])[0]
+
+    def _save_together(self, files: list[tuple[str, str, str, bytes]]) -> list[Path]:
+        """Write each (run id, kind, file name, bytes) atomically, then record them all in one
+        transaction: a kill leaves every row on its old file or every row on its new one."""
+        paths = [self.run_folder(run_id) / filename for run_id, _, filename, _ in files]
         try:
-            write_bytes_atomic(path, data)
+            for path, (_, _, _, data) in zip(paths, files):
+                write_bytes_atomic(path, data)
         except OSError as error:
             raise self._write_error(error) from None
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO artifacts (run_id, kind, path, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, kind, f"{ARTIFACTS}/{run_id}/{filename}", len(data), hashlib.sha256(data).hexdigest(), now()),
-            )
-        return path
+            for run_id, kind, filename, data in files:
+                db.execute(
+                    "INSERT OR REPLACE INTO artifacts (run_id, kind, path, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (run_id, kind, f"{ARTIFACTS}/{run_id}/{filename}", len(data), hashlib.sha256(data).hexdigest(), now()),
+                )
+        return paths
 
     def _recorded(self, run_id: str, kind: str) -> Optional[tuple[Path, Any, Any]]:
         """The file recorded for a run's kind (checked to be ``artifacts/<run id>/<name>`` with no
@@ -162,6 +169,13 @@ class RunFiles:
         path = self.save_artifact(run_id, "checkpoint", checkpoint_name(data), data)
         self._remove_checkpoints(run_id, keep=path.name)
         return path
+
+    def save_checkpoints(self, checkpoints: list[tuple[str, bytes]]) -> None:
+        """The checkpoints of a stacked group's members at one epoch, recorded in one transaction:
+        killed at any moment, the members resume from the same epoch, so they stack again."""
+        paths = self._save_together([(run_id, "checkpoint", checkpoint_name(data), data) for run_id, data in checkpoints])
+        for (run_id, _), path in zip(checkpoints, paths):
+            self._remove_checkpoints(run_id, keep=path.name)
 
     def checkpoint_bytes(self, run_id: str) -> Optional[bytes]:
         """The run's checkpoint file as cnnlab wrote it (unparsed: whoever resumes parses it), or None.

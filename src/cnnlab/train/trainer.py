@@ -88,6 +88,7 @@ class Trainer:
         device: torch.device,
         callbacks: Sequence[TrainCallback] = (),
         eval_batch_size: Optional[int] = None,
+        own_rng: bool = False,
     ):
         if len(data.train) == 0:
             raise TrainError("the training split is empty")
@@ -120,8 +121,16 @@ class Trainer:
                                   data.val, data.test, data.normalizer, data.augment)
             self.normalizer = data.normalizer.to(device)
         self.autocast = spec.precision == "bf16"
-        # Dropout draws from the global generator; seed it for this run.
-        torch.manual_seed(seed)
+        # Dropout draws from the global generator; seed it for this run. A member of a stacked group
+        # (``own_rng``) keeps that generator's state apart instead, the state a lone run's would have:
+        # train.stacked draws the member's masks under it and its checkpoint saves it.
+        self.own_rng: Optional[torch.Tensor] = None
+        if own_rng:
+            self.own_rng = torch.Generator().manual_seed(seed).get_state()
+            if device.type == "cuda":
+                self.own_rng = _cuda_seeded_state(seed, device)
+        else:
+            torch.manual_seed(seed)
 
     # ------------------------------------------------------------ state
 
@@ -136,7 +145,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "early_stopping": self.stopper.state_dict() if self.stopper else None,
             "best_model": self.best_state,
-            "rng_torch": torch.get_rng_state(),
+            "rng_torch": self._rng_state(),
             "rng_data": self.generator.get_state(),
             "history": list(self.history),
         }
@@ -150,10 +159,20 @@ class Trainer:
         if self.stopper and state["early_stopping"] is not None:
             self.stopper.load_state_dict(state["early_stopping"])
         self.best_state = state["best_model"]
-        torch.set_rng_state(state["rng_torch"])
+        if self.own_rng is not None and self.device.type == "cpu":
+            self.own_rng = state["rng_torch"].clone()
+        elif self.own_rng is None:
+            torch.set_rng_state(state["rng_torch"])
         self.generator.set_state(state["rng_data"])
         self.history = list(state["history"])
         self.start_epoch = int(state["epochs_done"])
+
+    def _rng_state(self) -> torch.Tensor:
+        """The dropout generator's state a checkpoint keeps: the global CPU one (a lone run on
+        any device saves that one), or a stacked member's own where it is a CPU state."""
+        if self.own_rng is not None and self.device.type == "cpu":
+            return self.own_rng.clone()
+        return torch.get_rng_state()
 
     # ------------------------------------------------------------ loop
 
@@ -213,36 +232,59 @@ class Trainer:
         stopped = self.stopper.stopped_epoch if self.stopper else None
         epoch = self.start_epoch
         while epoch < self.spec.epochs and stopped is None:
-            lr = self.schedule.rate(epoch)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            self._emit("on_epoch_start", epoch, lr)
-            started = time.perf_counter()
+            started = self.begin_epoch(epoch)
             logs = self._train_epoch(epoch)
-            if self.data.val is not None and len(self.data.val):
-                val = self._evaluate(self.data.val)
-                logs["val_loss"], logs["val_accuracy"] = val.loss, val.accuracy
-                self.val_probabilities = val.probabilities
-            if self.data.test_each_epoch and self.data.test is not None and len(self.data.test):
-                test = self._evaluate(self.data.test)
-                logs["test_loss"], logs["test_accuracy"] = test.loss, test.accuracy
-            logs["lr"] = lr
-            logs["seconds"] = time.perf_counter() - started
-            self.history.append(logs)
-            self.schedule.observe(epoch, logs)
-            if self.stopper:
-                if self.stopper.observe(epoch, logs):
-                    stopped = epoch
-                if self.stopper.best_epoch == epoch and self.stopper.spec.restore_best:
-                    self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-            self._emit("on_epoch_end", epoch, logs)
-            last = epoch == self.spec.epochs - 1 or stopped is not None
-            if (epoch + 1) % self.spec.checkpoint_every == 0 and not last:
-                self._emit("on_checkpoint", epoch, self.state_dict(epoch))
+            stopped = self.end_epoch(epoch, logs, time.perf_counter() - started)
             epoch += 1
-        return self._finish(stopped)
+        return self.finish(stopped)
 
-    def _finish(self, stopped: Optional[int]) -> TrainResult:
+    @property
+    def stopped(self) -> Optional[int]:
+        """The epoch early stopping ended the run at (0-based), or None."""
+        return self.stopper.stopped_epoch if self.stopper else None
+
+    def begin_epoch(self, epoch: int) -> float:
+        """Set the epoch's learning rate and tell the callbacks; the time it began."""
+        lr = self.schedule.rate(epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self._epoch_lr = lr
+        self._emit("on_epoch_start", epoch, lr)
+        return time.perf_counter()
+
+    def end_epoch(self, epoch: int, logs: dict[str, float], train_seconds: float,
+                  measured: Optional[dict[str, EvalResult]] = None) -> Optional[int]:
+        """Measure, record and act on an epoch whose training gave ``logs``: validation (and test
+        when its curve is measured), history, schedule, early stopping, callbacks, checkpoint.
+        Returns the epoch early stopping stopped at, or None. A stacked group calls this for each
+        member after training them together, with the evaluations it ``measured`` for all members
+        at once, so a member decides exactly as a lone run would."""
+        started = time.perf_counter()
+        stopped = None
+        measured = measured or {}
+        if self.data.val is not None and len(self.data.val):
+            val = measured.get("val") or self._evaluate(self.data.val)
+            logs["val_loss"], logs["val_accuracy"] = val.loss, val.accuracy
+            self.val_probabilities = val.probabilities
+        if self.data.test_each_epoch and self.data.test is not None and len(self.data.test):
+            test = measured.get("test") or self._evaluate(self.data.test)
+            logs["test_loss"], logs["test_accuracy"] = test.loss, test.accuracy
+        logs["lr"] = self._epoch_lr
+        logs["seconds"] = train_seconds + time.perf_counter() - started
+        self.history.append(logs)
+        self.schedule.observe(epoch, logs)
+        if self.stopper:
+            if self.stopper.observe(epoch, logs):
+                stopped = epoch
+            if self.stopper.best_epoch == epoch and self.stopper.spec.restore_best:
+                self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        self._emit("on_epoch_end", epoch, logs)
+        last = epoch == self.spec.epochs - 1 or stopped is not None
+        if (epoch + 1) % self.spec.checkpoint_every == 0 and not last:
+            self._emit("on_checkpoint", epoch, self.state_dict(epoch))
+        return stopped
+
+    def finish(self, stopped: Optional[int]) -> TrainResult:
         restored = False
         if self.stopper and self.stopper.spec.restore_best and self.best_state is not None:
             best_epoch = self.stopper.best_epoch
@@ -266,6 +308,15 @@ class Trainer:
         result = TrainResult(self.history, best_epoch, stopped, restored, final, probabilities)
         self._emit("on_train_end", result)
         return result
+
+
+def _cuda_seeded_state(seed: int, device: torch.device) -> torch.Tensor:
+    """The state ``torch.manual_seed(seed)`` gives the CUDA generator, the global one left as it was."""
+    saved = torch.cuda.get_rng_state(device)
+    torch.cuda.manual_seed(seed)
+    state = torch.cuda.get_rng_state(device)
+    torch.cuda.set_rng_state(saved, device)
+    return state
 
 
 def best_history_epoch(history: list[dict[str, float]], monitor: str) -> int:
