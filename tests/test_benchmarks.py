@@ -68,3 +68,18 @@ def test_workers_benchmark_times_one_and_two_workers_interleaved_and_reports_the
     report = json.loads(out.read_text())
     assert len(report["seconds"]["1"]) == len(report["seconds"]["2"]) == 1 and report["ratio"] > 0
     assert "instruction set:" in result.stdout and "ratio" in result.stdout
+
+
+def test_stacked_benchmark_measures_every_method_and_says_what_the_executor_chooses(tmp_path):
+    out = tmp_path / "stacked.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "stacked.py"), "--models", "quickstart-small", "--rounds", "1",
+         "--epochs", "1", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    entry = report["models"]["quickstart-small"]
+    speeds = {method: entry["methods"][method]["images_per_second"] for method in ("runs", "run", "stacked-runs", "stacked")}
+    assert all(value > 0 for value in speeds.values())
+    assert entry["ratio"] == max(speeds["stacked-runs"], speeds["stacked"]) / max(speeds["runs"], speeds["run"])
+    assert entry["executor_stacks"] is True  # a digits-sized step: the cost rule stacks it on a CPU
+    assert "instruction set:" in result.stdout and "| quickstart-small |" in result.stdout

@@ -97,16 +97,47 @@ def test_how_the_seeds_train_is_not_part_of_their_identity(tmp_path):
     assert again.outcome.skipped == 6 and not again.outcome.statuses  # nothing trained again
 
 
-def test_members_resuming_from_different_epochs_each_train_alone(tmp_path):
+def _checkpoints(events: list[dict]) -> dict[tuple[str, int], bytes]:
+    return {(item["run_id"], item["epoch"]): item["data"] for event in events if event["kind"] == "checkpoints"
+            for item in event["checkpoints"]}
+
+
+def test_resumed_members_stack_again_where_they_can_and_a_member_done_training_only_finishes():
     from cnnlab.execute.runner import train_group
-    from cnnlab.train.checkpoint import parse_checkpoint
+
+    plan = _plan({**STUDY, "variants": {"none": {}}, "repeats": 3})
+    ids = [config.run_id for config in plan]
+    events: list[dict] = []
+    assert train_group(plan, events.append, DataCache(None), resumes=[None] * 3, attempts=[1] * 3,
+                       threads=1) == ["done"] * 3
+    whole = {event["run_id"]: event["summary"] for event in events if event["kind"] == "finished"}
+    saved = _checkpoints(events)
+    # Every member's end is checkpointed (with the others') before any finishes: a kill between two
+    # members' final writes leaves the others at their end.
+    assert {(run_id, 2) for run_id in ids} <= saved.keys()
+    events.clear()
+    # Killed after member 0's final checkpoint but before the others reached theirs (a checkpoint after
+    # epoch 1 of 3): member 0 only finishes, alone; members 1 and 2 stack again from epoch 1.
+    resumes = [saved[(ids[0], 2)], saved[(ids[1], 0)], saved[(ids[2], 0)]]
+    assert train_group(plan, events.append, DataCache(None), resumes=resumes, attempts=[2] * 3,
+                       threads=1) == ["done"] * 3
+    started = {event["run_id"]: event for event in events if event["kind"] == "started"}
+    assert [started[run_id]["resumed_from"] for run_id in ids] == [3, 1, 1]
+    assert [started[run_id]["info"]["environment"].get("stacked") for run_id in ids] == [None, 2, 2]
+    assert not [event for event in events if event["kind"] == "epoch" and event["run_id"] == ids[0]]
+    again = {event["run_id"]: event["summary"] for event in events if event["kind"] == "finished"}
+    assert again[ids[0]]["test_accuracy"] == whole[ids[0]]["test_accuracy"]  # the same weights, finished alike
+    for run_id in ids[1:]:
+        assert again[run_id]["test_loss"] == pytest.approx(whole[run_id]["test_loss"], abs=1e-3)
+
+
+def test_members_resuming_from_different_epochs_each_train_alone():
+    from cnnlab.execute.runner import train_group, train_run
 
     plan = _plan({**STUDY, "variants": {"none": {}}, "repeats": 2})
     events: list[dict] = []
-    train_group(plan[:1], events.append, DataCache(None), resumes=[None], attempts=[1], threads=1)
-    stored = [event for event in events if event["kind"] == "checkpoints"]
-    after_first = next(item["data"] for event in stored for item in event["checkpoints"] if item["epoch"] == 0)
-    assert parse_checkpoint(after_first)["epochs_done"] == 1
+    train_run(plan[0], events.append, DataCache(None), threads=1)
+    after_first = next(event["data"] for event in events if event["kind"] == "checkpoint" and event["epoch"] == 0)
     events.clear()
     statuses = train_group(plan, events.append, DataCache(None), resumes=[after_first, None], attempts=[2, 1],
                            threads=1)
@@ -114,9 +145,6 @@ def test_members_resuming_from_different_epochs_each_train_alone(tmp_path):
     started = {event["run_id"]: event for event in events if event["kind"] == "started"}
     assert [started[config.run_id]["resumed_from"] for config in plan] == [1, 0]
     assert all("stacked" not in event["info"]["environment"] for event in started.values())
-    first_epochs = {config.run_id: min(e["epoch"] for e in events if e["kind"] == "epoch" and e["run_id"] == config.run_id)
-                    for config in plan}
-    assert [first_epochs[config.run_id] for config in plan] == [1, 0]
 
 
 def test_a_bad_stack_setting_names_its_line_and_the_choices(tmp_path, capsys):

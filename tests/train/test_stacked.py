@@ -216,3 +216,22 @@ def test_members_resuming_from_different_epochs_are_refused(digits):
     resumed.load_state_dict(saved.saved[0])
     with pytest.raises(ValueError, match="same epoch"):
         StackedTrainer([resumed, _trainer(digits, ADAM, SEEDS[1], stacked=True)])
+
+
+def test_a_member_that_stops_leaves_at_once_and_its_checkpoint_there_only_finishes(digits):
+    saved = [Checkpoints() for _ in SEEDS]
+    group = [_trainer(digits, PER_MEMBER, seed, stacked=True, callbacks=[saved[k]]) for k, seed in enumerate(SEEDS)]
+    left: list[tuple[int, int]] = []  # (member, epochs the last member had trained by then)
+    results = StackedTrainer(group, leave=lambda i, outcome: left.append((i, len(group[-1].history)))).fit()
+    first = min(range(3), key=lambda k: len(results[k].history))
+    stop = results[first].stopped_epoch
+    assert stop is not None and stop < len(results[-1].history) - 1  # the fixture: one stops before another
+    # It was recorded done when it stopped, not when the group ended.
+    assert (first, stop + 1) in left and sorted(i for i, _ in left) == [0, 1, 2]
+    # Its last checkpoint is its stop: resumed there, alone, it only finishes, to the same result.
+    state = saved[first].saved[stop]
+    assert state["early_stopping"]["stopped_epoch"] == stop
+    alone = _trainer(digits, PER_MEMBER, SEEDS[first], stacked=False)
+    alone.load_state_dict(state)
+    resumed = alone.fit()
+    assert resumed.history == results[first].history and resumed.final == results[first].final

@@ -28,6 +28,7 @@ EVERY_KIND = layers([
     {"globalavgpool": {}},
     {"dense": {"units": 12, "activation": "sigmoid"}},
     {"batchnorm": {}},                                               # on vectors: BatchNorm1d
+    {"dropout": 0.3},
     {"dense": {"units": 10}},
 ])
 POOLED = layers([{"conv": {"filters": 4, "kernel": 3, "padding": "same"}}, {"maxpool": 2},
@@ -46,13 +47,16 @@ def test_the_stacked_forward_gives_each_members_outputs_gradients_and_statistics
     for built in alone + stacked:
         built.module.train(training)
     images = torch.randn(3, 8, *SHAPE, generator=torch.Generator().manual_seed(0))  # each member's own batch
-    forward = StackedForward(stacked, MemberRandomness([torch.get_rng_state()] * 3, torch.device("cpu")))
+    # Each member's dropout generator: the global generator's state a lone run of it would start from.
+    states = [torch.Generator().manual_seed(seed).get_state() for seed in (11, 12, 13)]
+    forward = StackedForward(stacked, MemberRandomness(list(states), torch.device("cpu")))
     logits = forward(forward.images(images.transpose(0, 1)), [0, 1, 2], training=training)
     assert logits.shape == (3, 8, 10)
     labels = torch.arange(8) % 10
     if training:
         sum(F.cross_entropy(logits[k], labels) for k in range(3)).backward()
     for k, (lone, member) in enumerate(zip(alone, stacked)):
+        torch.set_rng_state(states[k])
         expected = lone.module(images[k])
         torch.testing.assert_close(logits[k], expected, atol=1e-5, rtol=1e-5)
         if training:

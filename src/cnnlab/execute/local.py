@@ -61,7 +61,7 @@ def execute_local(
     try:
         tasks = plan_tasks(driver.todo, cache, stack, progress.message)
         if workers == "auto":
-            workers = auto_workers(driver.todo, cache, threads)
+            workers = auto_workers(driver.todo, cache, threads, tasks=len(tasks))
             if workers > 1:
                 cache.clear()  # each worker loads its own copy; this process needs none
                 progress.message(f"Training {workers} runs at a time, one per core "
@@ -81,10 +81,12 @@ def cuda_present() -> bool:
     return torch.cuda.is_available()
 
 
-def auto_workers(todo: list[RunConfig], cache: DataCache, threads: Optional[int]) -> int:
-    """How many runs to train at once: one per core for plans long enough, else 1."""
+def auto_workers(todo: list[RunConfig], cache: DataCache, threads: Optional[int], tasks: Optional[int] = None) -> int:
+    """How many tasks (runs, or stacked groups of seeds) to train at once: one per core for plans
+    long enough, else 1. ``tasks``: how many the plan's runs make (default: one per run)."""
     cores = cpu_count()
-    if cores < 2 or len(todo) < 2 or (threads and threads > 1):
+    tasks = len(todo) if tasks is None else tasks
+    if cores < 2 or tasks < 2 or (threads and threads > 1):
         return 1
     if any(config.train.device != "cpu" and (config.train.device == "cuda" or cuda_present()) for config in todo):
         return 1  # GPU runs share one device; the CPU cores only feed it
@@ -102,7 +104,7 @@ def auto_workers(todo: list[RunConfig], cache: DataCache, threads: Optional[int]
         flops += checked.step_flops * images * config.train.epochs
         steps += -(-images // config.train.batch_size) * config.train.epochs
     seconds = (flops / ESTIMATE_FLOPS_PER_CORE + steps * ESTIMATE_STEP_SECONDS) / cores
-    return min(cores, len(todo)) if seconds >= POOL_MIN_SECONDS else 1
+    return min(cores, tasks) if seconds >= POOL_MIN_SECONDS else 1
 
 
 def _run_here(driver: Driver, tasks: list[Task], cache: DataCache, threads: Optional[int]) -> None:

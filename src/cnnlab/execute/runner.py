@@ -234,13 +234,29 @@ def train_group(
     attempts: Sequence[int],
     threads: Optional[int] = None,
 ) -> list[str]:
-    """Train the seeds of one configuration (``configs``, resumed from the same epoch, or new) as
-    one stacked model; each member reports as its own run (``train_run``'s events) and ends as
-    it would alone. Returns the members' statuses. Members resumed from different epochs (one
-    checkpointed before a kill, one new) cannot share their steps: then each trains alone, in turn."""
-    if len({_resumed_epoch(resume, k) for k, resume in enumerate(resumes)}) > 1:
-        return [train_run(config, emit, cache, resume=resume, attempt=attempt, threads=threads)
-                for config, resume, attempt in zip(configs, resumes, attempts)]
+    """Train the seeds of one configuration (``configs``) as one stacked model; each member reports
+    as its own run (``train_run``'s events) and ends as it would alone. Returns the members'
+    statuses. Resumed after a kill, members whose checkpoint says they are done training (stopped
+    early, or at their last epoch) only finish, alone; of the others, those at the most common
+    epoch stack again, and any at another epoch (a checkpoint from a lone run) train alone."""
+    together = _resuming_together(configs, resumes)
+    statuses: list[Optional[str]] = [None] * len(configs)
+    for k, (config, resume, attempt) in enumerate(zip(configs, resumes, attempts)):
+        if k not in together:
+            statuses[k] = train_run(config, emit, cache, resume=resume, attempt=attempt, threads=threads)
+    if len(together) == 1:
+        k = together[0]
+        statuses[k] = train_run(configs[k], emit, cache, resume=resumes[k], attempt=attempts[k], threads=threads)
+    elif together:
+        stacked = _train_stacked([configs[k] for k in together], emit, cache, [resumes[k] for k in together],
+                                 [attempts[k] for k in together], threads)
+        for k, status in zip(together, stacked):
+            statuses[k] = status
+    return [status or "failed" for status in statuses]
+
+
+def _train_stacked(configs: Sequence[RunConfig], emit: Emit, cache: DataCache, resumes: Sequence[Optional[bytes]],
+                   attempts: Sequence[int], threads: Optional[int]) -> list[Optional[str]]:
     # The members' checkpoints of one epoch travel together and are stored in one transaction, so a
     # kill never leaves the members at different epochs (which could not stack again).
     held: list[dict[str, Any]] = []
@@ -266,40 +282,57 @@ def train_group(
         except BaseException as error:  # noqa: BLE001 - as train_run: this member ends; the others go on
             statuses[k] = run.fail(error)
     members = sorted(prepared)  # a stack of one, where the others could not start, trains all the same
-    outcomes: list[Any] = []
-    if members:
+
+    def leave(i: int, outcome: Any) -> None:
+        """A member is done: its run is recorded now (finished, diverged or failed), as alone."""
+        k = members[i]
         try:
-            outcomes = StackedTrainer([prepared[k].trainer for k in members], commit=commit).fit()
-        except KeyboardInterrupt:
-            for k in members:
-                runs[k].end("interrupted", "interrupted by the user")
-            raise
-        except BaseException as error:  # noqa: BLE001 - one error of the shared arithmetic ends every member
-            for k in members:
-                statuses[k] = runs[k].fail(error)
-            return [status or "failed" for status in statuses]
-    for k, outcome in zip(members, outcomes):
-        try:
-            if isinstance(outcome, Diverged):
+            if isinstance(outcome, BaseException):
                 raise outcome
             event = _finished(prepared[k], outcome)
         except BaseException as error:  # noqa: BLE001 - as train_run
             statuses[k] = runs[k].fail(error)
-            continue
+            return
         emit(event)
         statuses[k] = "done"
-    return [status or "failed" for status in statuses]
 
-
-def _resumed_epoch(resume: Optional[bytes], index: int) -> int:
-    """The epoch a member resumes from (0 when new); a checkpoint that cannot be read gets a value
-    of its own, so that its member trains alone and reports the problem as a lone run would."""
-    if resume is None:
-        return 0
+    if not members:
+        return statuses
     try:
-        return int(parse_checkpoint(resume)["epochs_done"])
-    except Exception:  # noqa: BLE001 - train_run reports it, naming the run
-        return -1 - index
+        StackedTrainer([prepared[k].trainer for k in members], commit=commit, leave=leave).fit()
+    except KeyboardInterrupt:
+        for k in members:
+            if statuses[k] is None:
+                runs[k].end("interrupted", "interrupted by the user")
+        raise
+    except BaseException as error:  # noqa: BLE001 - one error of the shared arithmetic ends every member left
+        for k in members:
+            if statuses[k] is None:
+                statuses[k] = runs[k].fail(error)
+    return statuses
+
+
+def _resuming_together(configs: Sequence[RunConfig], resumes: Sequence[Optional[bytes]]) -> list[int]:
+    """The members that stack: of those with training left, the ones at the most common epoch
+    (the earliest of equally common ones). A checkpoint that cannot be read leaves its member
+    alone, to report the problem as a lone run would."""
+    epochs: dict[int, int] = {}
+    for k, (config, resume) in enumerate(zip(configs, resumes)):
+        if resume is None:
+            epochs[k] = 0
+            continue
+        try:
+            state = parse_checkpoint(resume)
+        except Exception:  # noqa: BLE001 - train_run reports it, naming the run
+            continue
+        stopped = (state.get("early_stopping") or {}).get("stopped_epoch") is not None
+        if not stopped and int(state["epochs_done"]) < config.train.epochs:
+            epochs[k] = int(state["epochs_done"])
+    if not epochs:
+        return []
+    counts = {epoch: list(epochs.values()).count(epoch) for epoch in epochs.values()}
+    chosen = min(counts, key=lambda epoch: (-counts[epoch], epoch))
+    return [k for k, epoch in epochs.items() if epoch == chosen]
 
 
 def train_task(

@@ -88,7 +88,7 @@ def _pooling(module: nn.Module) -> Step:
         return module
 
     def pool(x: torch.Tensor) -> torch.Tensor:
-        return max_pool.max_pool_2x2(x) if max_pool.applies(x, 2, 2, 0) else module(x)
+        return max_pool.max_pool_2x2(x) if max_pool.applies(x, 2, 2, 0) and max_pool.pays(x) else module(x)
 
     return pool
 

@@ -100,9 +100,12 @@ class StackedForward:
     # ------------------------------------------------------------ inputs
 
     def images(self, per_member: torch.Tensor) -> torch.Tensor:
-        """``(B, S, C, H, W)`` -> the stacked image layout ``(B, S*C, H, W)``, channels-last."""
-        b, s, c, h, w = per_member.shape
-        return per_member.reshape(b, s * c, h, w).contiguous(memory_format=torch.channels_last)
+        """``(B, S, C, H, W)`` (or already ``(B, S*C, H, W)``) -> the stacked image layout
+        ``(B, S*C, H, W)``, channels-last."""
+        if per_member.dim() == 5:
+            b, s, c, h, w = per_member.shape
+            per_member = per_member.reshape(b, s * c, h, w)
+        return per_member.contiguous(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------ forward
 
@@ -137,7 +140,7 @@ class StackedForward:
                 x = self._batch_norm(x, mods, count, training)
             elif kind == "maxpool" and isinstance(mods[0], nn.MaxPool2d) and max_pool.applies(
                     x, _first(mods[0].kernel_size), _first(mods[0].stride), _first(mods[0].padding)) and \
-                    _square(mods[0]):
+                    _square(mods[0]) and max_pool.pays(x):
                 x = max_pool.max_pool_2x2(x)
                 if deferred is not None:
                     x, deferred = _activation(deferred)(x), None

@@ -26,15 +26,18 @@ from cnnlab.train.evaluation import EvalResult
 from cnnlab.train.stacked.forward import MemberRandomness, StackedForward
 from cnnlab.train.trainer import Diverged, Trainer, TrainResult
 
-# Evaluation batches of a group hold this many images in all at least (each member's share of
-# the lone run's activation budget, but never so few that the step overhead returns).
+# Evaluation batches of a group hold each member's share of a lone run's batch (the activation
+# budget), but at least this many images per member, so that the step overhead does not return.
 MIN_EVAL_IMAGES = 32
+
+Outcome = Union[TrainResult, Diverged, Exception]
 
 
 class StackedTrainer:
     """Trains ``members`` (lone trainers of one configuration, at the same epoch) as one stack."""
 
-    def __init__(self, members: Sequence[Trainer], commit: Optional[Callable[[], None]] = None):
+    def __init__(self, members: Sequence[Trainer], commit: Optional[Callable[[], None]] = None,
+                 leave: Optional[Callable[[int, Outcome], None]] = None):
         first = members[0]
         if any(m.start_epoch != first.start_epoch for m in members):
             raise ValueError("the members of a stacked group must resume from the same epoch")
@@ -44,6 +47,9 @@ class StackedTrainer:
         # Called once the members' checkpoints of an epoch have all gone to their callbacks: the runner
         # sends them on together, to be stored in one transaction.
         self.commit = commit or (lambda: None)
+        # Called with a member's index and outcome once it is done (stopped, diverged, finished, failed),
+        # right after the commit of its last checkpoint: its run is recorded at once, not when the group ends.
+        self._leave = leave or (lambda i, outcome: None)
         self.device = first.device
         self.spec = first.spec
         self.data = first.data  # the members' splits are one and the same (the repeats share the split)
@@ -54,9 +60,10 @@ class StackedTrainer:
 
     # ------------------------------------------------------------ loop
 
-    def fit(self) -> list[Union[TrainResult, Diverged]]:
-        """Train every member to its end; each member's result, or the divergence that ended it."""
-        outcomes: dict[int, Union[TrainResult, Diverged]] = {}
+    def fit(self) -> list[Outcome]:
+        """Train every member to its end; each member's result, or the divergence or error that
+        ended it. Each member's outcome also goes to ``leave`` as soon as the member is done."""
+        outcomes: dict[int, Outcome] = {}
         stopped: dict[int, Optional[int]] = {}
         for member in self.members:
             member._emit("on_train_start", member, member.start_epoch)
@@ -68,38 +75,57 @@ class StackedTrainer:
         epoch = self.members[0].start_epoch
         while active and epoch < self.spec.epochs:
             started = [self.members[i].begin_epoch(epoch) for i in active]
+            count = len(active)
             trained = self._train_epoch(epoch, active)
-            seconds = time.perf_counter() - min(started)
+            # Each member's share of the group's time: what its training cost, as a lone run's time
+            # is (what the time constraint of a selection and every time column compare).
+            share = (time.perf_counter() - min(started)) / count
+            left: list[int] = []
             for i in list(active):
                 if isinstance(trained[i], Diverged):
                     outcomes[i] = trained[i]
                     active.remove(i)
+                    left.append(i)
             measured = self._evaluate_epoch(active)
             for i in list(active):
                 member = self.members[i]
-                stopped[i] = member.end_epoch(epoch, trained[i], seconds, measured.get(i))
+                stopped[i] = member.end_epoch(epoch, trained[i], share, measured.get(i))
                 if stopped[i] is not None:
                     active.remove(i)
+                    left.append(i)
+                    self._last_checkpoint(i)
             self.commit()
+            for i in left:
+                if i not in outcomes:  # stopped early (a diverged member's outcome is its divergence)
+                    outcomes[i] = self._finish(i, stopped[i])
+                self._leave(i, outcomes[i])
             epoch += 1
-        self._sync_randomness()
-        self._final_checkpoints(outcomes)
-        for i, member in enumerate(self.members):
-            if i not in outcomes:
-                outcomes[i] = member.finish(stopped[i])
+        remaining = [i for i in range(len(self.members)) if i not in outcomes]
+        for i in remaining:
+            self._last_checkpoint(i)
+        self.commit()
+        for i in remaining:
+            outcomes[i] = self._finish(i, stopped[i])
+            self._leave(i, outcomes[i])
         return [outcomes[i] for i in range(len(self.members))]
 
-    def _final_checkpoints(self, outcomes: dict[int, Union[TrainResult, Diverged]]) -> None:
-        """Each trained member's last state, checkpointed together before any member finishes: a
-        kill between two members' final writes then resumes the unfinished ones at their end (they
-        only finish: measured, as below, by their own lone evaluation), never alone mid-way, where
-        they would compute in another order than their group did."""
-        for i, member in enumerate(self.members):
-            if i not in outcomes and member.history and member.callbacks:
-                member._emit("on_checkpoint", len(member.history) - 1, member.state_dict(len(member.history) - 1))
-                # What the member finishes with is measured by the lone path in any case, resumed or not.
-                member.val_probabilities = None
-        self.commit()
+    def _last_checkpoint(self, i: int) -> None:
+        """A member's last state, checkpointed with the others' of the same epoch before it finishes.
+        Killed before its run is recorded done, the member then resumes at its end and only
+        finishes (measured, as here, by its own lone evaluation), never alone mid-way, where it
+        would compute in another order than its group did."""
+        member = self.members[i]
+        self._sync_randomness()
+        if member.history and member.callbacks:
+            member._emit("on_checkpoint", len(member.history) - 1, member.state_dict(len(member.history) - 1))
+        member.val_probabilities = None  # what it finishes with is measured by the lone path, resumed or not
+
+    def _finish(self, i: int, stopped: Optional[int]) -> Outcome:
+        """A member's end (best weights, final evaluation); an error there ends that member only."""
+        try:
+            return self.members[i].finish(stopped)
+        except Exception as error:  # noqa: BLE001 - handed to leave, which fails this member's run alone
+            return error
 
     def _sync_randomness(self) -> None:
         for member, state in zip(self.members, self.randomness.states):
@@ -127,12 +153,13 @@ class StackedTrainer:
                                       for row, m in zip(index, members)], dim=1)
             else:
                 b = index.shape[1]
-                picked = train.images[index.t().reshape(-1)]  # (b*S, C, H, W): image k of each member in turn
-                images = picked.view(b, count, *picked.shape[1:])
-            x = self.forward.images(images)
-            if stacked is not None:
-                x = stacked(x, torch.channels_last)
-            yield x.to(self.device, non_blocking=True), train.labels[index].to(self.device, non_blocking=True)
+                # (b*S, C, H, W): image k of each member in turn, so a view is the stacked (b, S*C, H, W);
+                # the normalizer turns it into floats and channels-last in one pass
+                picked = train.images.index_select(0, index.t().reshape(-1))
+                images = picked.view(b, count * picked.shape[1], *picked.shape[2:])
+            x = stacked(images, torch.channels_last) if stacked is not None else self.forward.images(images)
+            labels = train.labels.index_select(0, index.reshape(-1)).view(count, -1)
+            yield x.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
     def _train_epoch(self, epoch: int, active: list[int]) -> dict[int, Union[dict[str, float], Diverged]]:
         members = [self.members[i] for i in active]
@@ -172,12 +199,12 @@ class StackedTrainer:
             if callbacks and (now - last_report >= Trainer.PROGRESS_SECONDS or batch == batches - 1):
                 last_report = now
                 losses_now, correct_now = (loss_sum / seen).tolist(), (correct.double() / seen).tolist()
-                rate = seen / max(now - started, 1e-9)
+                rate = seen * count / max(now - started, 1e-9)
                 for k, member in enumerate(members):
                     member._emit("on_batch_end", epoch, batch + 1, batches, {
                         "loss": losses_now[k], "accuracy": correct_now[k], "images_per_second": rate})
         self._sync_randomness()
-        rate = seen / (time.perf_counter() - started)
+        rate = seen * count / (time.perf_counter() - started)  # each member's share of the group's time
         out: dict[int, Union[dict[str, float], Diverged]] = {}
         for k, i in enumerate(active):
             train_loss = float(loss_sum[k]) / seen
@@ -229,3 +256,4 @@ class StackedTrainer:
         probabilities = torch.cat(kept, dim=1) if kept else None
         return [EvalResult(float(loss_sum[k]) / n, int(correct[k]) / n,
                            probabilities[k] if probabilities is not None else None) for k in range(count)]
+
