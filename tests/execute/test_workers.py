@@ -142,13 +142,13 @@ DIE = "CNNLAB_TEST_WORKER_DIES"
 
 def dying_worker(*args):
     """Stands in for the pool's worker function (spawn pickles a function by name, so the
-    workers run this one): the real worker, with ``train_task`` made to die on cue."""
+    workers run this one): the real worker, with ``train_group`` made to die on cue."""
     import cnnlab.execute.local as local
 
     run_id, epoch, attempts, stamp = os.environ[DIE].split(":", 3)
-    real = local.train_task
+    real = local.train_group
 
-    def train_task(configs, emit, cache, **options):
+    def train_group(configs, emit, cache, **options):
         ids = [config.run_id for config in configs]
         if run_id not in ids or options["attempts"][ids.index(run_id)] > int(attempts):
             return real(configs, emit, cache, **options)
@@ -161,7 +161,7 @@ def dying_worker(*args):
 
         return real(configs, emit_then_die, cache, **options)
 
-    local.train_task = train_task
+    local.train_group = train_group
     REAL_WORKER(*args)
 
 

@@ -20,7 +20,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.execute.driver import Driver, PlanOutcome
 from cnnlab.execute.grouping import Task, plan_tasks
 from cnnlab.execute.progress import StudyProgress
-from cnnlab.execute.runner import train_task
+from cnnlab.execute.runner import train_group
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store import Store
 
@@ -66,13 +66,13 @@ def connect(address: str) -> Any:
     return ray
 
 
-def _train_task(configs_json: list[dict], source: Any, resumes: list[Optional[bytes]], attempts: list[int],
+def _train_group(configs_json: list[dict], source: Any, resumes: list[Optional[bytes]], attempts: list[int],
                 events: Any, threads: int) -> list[str]:
     """What runs on a Ray worker: one run or a stacked group, its events pushed to the driver's queue."""
     configs = [RunConfig.model_validate(config) for config in configs_json]
     cache = DataCache()
     cache.sources[source_key(configs[0])] = source
-    return train_task(configs, events.put, cache, resumes=resumes, attempts=attempts, threads=threads)
+    return train_group(configs, events.put, cache, resumes=resumes, attempts=attempts, threads=threads)
 
 
 def execute_ray(
@@ -94,7 +94,7 @@ def execute_ray(
 
     driver = Driver(store, progress, configs, force=force)
     events = Queue()
-    task = ray.remote(_train_task).options(num_cpus=threads, num_gpus=gpus, max_retries=0, name="cnnlab_run")
+    task = ray.remote(_train_group).options(num_cpus=threads, num_gpus=gpus, max_retries=0, name="cnnlab_run")
     sources: dict[str, Any] = {}
     running: dict[Any, Task] = {}
 

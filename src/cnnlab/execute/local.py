@@ -16,7 +16,7 @@ from cnnlab.errors import CnnlabError, StoreError
 from cnnlab.execute.driver import Driver, PlanOutcome
 from cnnlab.execute.grouping import Task, plan_tasks
 from cnnlab.execute.progress import StudyProgress
-from cnnlab.execute.runner import train_task
+from cnnlab.execute.runner import train_group
 from cnnlab.models import check_model
 from cnnlab.spec.plan import RunConfig
 from cnnlab.store import Store
@@ -113,7 +113,7 @@ def _run_here(driver: Driver, tasks: list[Task], cache: DataCache, threads: Opti
         for task in tasks:
             running = task.run_ids
             begun = [driver.begin(config) for config in task.configs]
-            train_task(task.configs, driver.handle, cache, resumes=[resume for _, resume in begun],
+            train_group(task.configs, driver.handle, cache, resumes=[resume for _, resume in begun],
                        attempts=[attempt for attempt, _ in begun], threads=threads)
     except KeyboardInterrupt:
         driver.interrupt(running)
@@ -152,7 +152,7 @@ def _worker(connection: Connection, data_dir: Optional[str], threads: int) -> No
         if task is None:
             return
         configs = [RunConfig.model_validate(config) for config in task["configs"]]
-        train_task(configs, connection.send, cache, resumes=task["resumes"], attempts=task["attempts"], threads=threads)
+        train_group(configs, connection.send, cache, resumes=task["resumes"], attempts=task["attempts"], threads=threads)
         connection.send({"kind": "idle"})
 
 

@@ -236,7 +236,8 @@ def train_group(
 ) -> list[str]:
     """Train the seeds of one configuration (``configs``) as one stacked model; each member reports
     as its own run (``train_run``'s events) and ends as it would alone. Returns the members'
-    statuses. Resumed after a kill, members whose checkpoint says they are done training (stopped
+    statuses. What an executor's worker runs for a task (``execute.grouping.Task``): a task of one
+    run trains it alone. Resumed after a kill, members whose checkpoint says they are done training (stopped
     early, or at their last epoch) only finish, alone; of the others, those at the most common
     epoch stack again, and any at another epoch (a checkpoint from a lone run) train alone."""
     together = _resuming_together(configs, resumes)
@@ -333,21 +334,6 @@ def _resuming_together(configs: Sequence[RunConfig], resumes: Sequence[Optional[
     counts = {epoch: list(epochs.values()).count(epoch) for epoch in epochs.values()}
     chosen = min(counts, key=lambda epoch: (-counts[epoch], epoch))
     return [k for k, epoch in epochs.items() if epoch == chosen]
-
-
-def train_task(
-    configs: Sequence[RunConfig],
-    emit: Emit,
-    cache: DataCache,
-    *,
-    resumes: Sequence[Optional[bytes]],
-    attempts: Sequence[int],
-    threads: Optional[int] = None,
-) -> list[str]:
-    """What an executor's worker runs: one run alone, or a stacked group (``execute.grouping.Task``)."""
-    if len(configs) == 1:
-        return [train_run(configs[0], emit, cache, resume=resumes[0], attempt=attempts[0], threads=threads)]
-    return train_group(configs, emit, cache, resumes=resumes, attempts=attempts, threads=threads)
 
 
 def run_summary(result: TrainResult, seconds: float) -> dict[str, Any]:
