@@ -7,11 +7,11 @@ each member the gradient of its own slice) and runs every layer once for all of 
 - images travel as ``(B, S*C, H, W)``, member ``i`` in channels ``i*C:(i+1)*C``: a convolution is
   one grouped convolution (``groups=S``), and what acts per channel (activations, pooling, padding,
   batch norm) runs unchanged on all members at once;
-- vectors travel feature-major, as ``(S, F, B)``: a dense layer is one batched matrix product
-  (``baddbmm`` of the ``(S, out, in)`` weights by them), whose weight gradient then comes out in
-  the weights' own layout (batch-major vectors cost a transposing copy of every dense weight's
-  gradient, 2% of a study C step), and batch norm sees each member's feature as a channel;
-- flatten turns the first into the second in Keras' height-width-channel order, in one copy;
+- vectors travel as ``(S, B, F)``: a dense layer is one batched matrix product (``baddbmm``);
+- flatten turns the first into the second in Keras' height-width-channel order. (Measured and
+  dropped: vectors feature-major, or dense layers as ``W @ x^T``, to spare the transposing copy of
+  each dense weight's gradient: 2-4% slower a study C step in ``benchmarks/stacked.py``, the
+  flatten's copy then running with the batch innermost);
 - dropout draws each member's mask from that member's own generator state, with the very call a
   lone run makes on a tensor of the same shape, so its masks are the lone run's masks.
 
@@ -115,10 +115,6 @@ class StackedForward:
     def __call__(self, x: torch.Tensor, members: Sequence[int], training: bool) -> torch.Tensor:
         """``x``: stacked images of ``members`` (indices into the built models); the logits
         ``(S, B, classes)``, one slice per member in the order given."""
-        x = self._layers(x, members, training)
-        return x.transpose(1, 2)  # (S, classes, B) -> (S, B, classes)
-
-    def _layers(self, x: torch.Tensor, members: Sequence[int], training: bool) -> torch.Tensor:
         count = len(members)
         deferred: Optional[nn.Module] = None  # an activation moved past the max pooling that follows it
         for index, item in enumerate(self.items):
@@ -137,9 +133,9 @@ class StackedForward:
                 x = self._dense(x, mods, count)
             elif kind == "flatten":
                 x = _flatten(x, count)
-            elif kind == "globalavgpool":  # (B, S*C) -> (S, C, B)
+            elif kind == "globalavgpool":
                 b, sc = x.shape[:2]
-                x = x.mean(dim=(2, 3)).t().reshape(count, sc // count, b)
+                x = x.mean(dim=(2, 3)).view(b, count, sc // count).transpose(0, 1)
             elif kind == "dropout":
                 if training and mods[0].p > 0:
                     x = self._dropout(x, mods[0].p, members, count)
@@ -171,12 +167,12 @@ class StackedForward:
 
     def _dense(self, x: torch.Tensor, mods: list[nn.Module], count: int) -> torch.Tensor:
         linears = [core_module(m) for m in mods]
-        weight = torch.stack([m.weight for m in linears])  # (S, out, in), by (S, in, B)
+        weight = torch.stack([m.weight for m in linears]).transpose(1, 2)  # (S, in, out)
         if linears[0].bias is not None:
-            bias = torch.stack([m.bias for m in linears]).unsqueeze(2)
-            x = torch.baddbmm(bias, weight, x)
+            bias = torch.stack([m.bias for m in linears]).unsqueeze(1)
+            x = torch.baddbmm(bias, x, weight)
         else:
-            x = torch.bmm(weight, x)
+            x = torch.bmm(x, weight)
         return _activate(x, mods[0])
 
     def _dropout(self, x: torch.Tensor, p: float, members: Sequence[int], count: int) -> torch.Tensor:
@@ -189,7 +185,7 @@ class StackedForward:
             parts = self.randomness.each(members, lambda i: F.dropout(
                 x[:, slot[i] * c:(slot[i] + 1) * c].contiguous(memory_format=torch.channels_last), p, True))
             return torch.cat(parts, dim=1).contiguous(memory_format=torch.channels_last)
-        return torch.stack(self.randomness.each(members, lambda i: F.dropout(x[slot[i]].t().contiguous(), p, True).t()))
+        return torch.stack(self.randomness.each(members, lambda i: F.dropout(x[slot[i]].contiguous(), p, True)))
 
     def _batch_norm(self, x: torch.Tensor, mods: list[nn.Module], count: int, training: bool) -> torch.Tensor:
         norms = [core_module(m) for m in mods]
@@ -200,10 +196,11 @@ class StackedForward:
         bias = torch.cat([n.bias for n in norms]) if first.affine else None
         if x.dim() == 4:
             out = F.batch_norm(x, mean, var, weight, bias, training, first.momentum, first.eps)
-        else:  # (S, F, B) as (1, S*F, B): each member's feature a channel of its own, over the batch
-            s, f, b = x.shape
-            flat = x.reshape(1, s * f, b)
-            out = F.batch_norm(flat, mean, var, weight, bias, training, first.momentum, first.eps).view(s, f, b)
+        else:  # (S, B, F) -> (B, S*F): each member's feature is a channel of its own
+            s, b, f = x.shape
+            flat = x.transpose(0, 1).reshape(b, s * f)
+            out = F.batch_norm(flat, mean, var, weight, bias, training, first.momentum, first.eps)
+            out = out.view(b, s, f).transpose(0, 1)
         if training:  # the running statistics were updated in the stacked copies: hand them back
             with torch.no_grad():
                 width = first.num_features
@@ -235,10 +232,10 @@ def _activate(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
 
 
 def _flatten(x: torch.Tensor, count: int) -> torch.Tensor:
-    """``(B, S*C, H, W)`` -> ``(S, H*W*C, B)``, each member's values in Keras' order (one copy)."""
+    """``(B, S*C, H, W)`` -> ``(S, B, H*W*C)``, each member's values in Keras' order."""
     if x.dim() == 3:
         return x
     b, sc, h, w = x.shape
     c = sc // count
-    return x.reshape(b, count, c, h, w).permute(1, 3, 4, 2, 0).reshape(count, h * w * c, b)
+    return x.permute(0, 2, 3, 1).reshape(b, h * w, count, c).permute(2, 0, 1, 3).reshape(count, b, h * w * c)
 
