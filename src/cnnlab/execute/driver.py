@@ -9,6 +9,8 @@ and that bad input met inside a run stops the study as one error (``handle``).
 
 from __future__ import annotations
 
+from collections import Counter
+
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -73,7 +75,11 @@ class Driver:
         self.outcome = PlanOutcome(total=len(configs), skipped=len(configs) - len(self.todo))
         self.attempts: dict[str, int] = {}
         self.numbers: dict[str, int] = {}  # run id -> its place in the progress display
-        self.labels = {config.run_id: config.label for config in configs}
+        # A run's name in the progress display: its configuration, and which seed where it has siblings
+        # (a stacked group's members print their epochs one after another).
+        seeds = Counter((config.config_key, config.fold) for config in configs)
+        self.labels = {config.run_id: config.label + (f" #{config.repeat + 1}" if seeds[(config.config_key, config.fold)] > 1
+                                                      else "") for config in configs}
         self.configs = {config.run_id: config for config in configs}
         self.warned: set[str] = set()
         self.ended: dict[str, str] = {}
@@ -103,7 +109,7 @@ class Driver:
         if run_id not in self.numbers:
             self.started_count += 1
             self.numbers[run_id] = self.started_count
-        self.progress.run_start(run_id, config.label, config.train.epochs, kept, self.numbers[run_id])
+        self.progress.run_start(run_id, self.labels[run_id], config.train.epochs, kept, self.numbers[run_id])
         return attempt, resume
 
     def current(self, event: dict[str, Any]) -> bool:
@@ -178,7 +184,7 @@ class Driver:
             return False  # it had finished before its worker went
         lost = self.losses[run_id] = self.losses.get(run_id, 0) + 1
         if lost < MAX_ATTEMPTS:
-            self.progress.message(f"  lost the worker of {config.label} ({cause}); resuming it from its last checkpoint")
+            self.progress.message(f"  lost the worker of {self.labels[run_id]} ({cause}); resuming it from its last checkpoint")
             return True
         self.handle({"kind": "ended", "run_id": run_id, "attempt": self.attempts.get(run_id), "status": "failed",
                      "error": f"its worker process died {lost} times (last: {cause}); a worker dies when it is "

@@ -64,8 +64,9 @@ def execute_local(
             workers = auto_workers(driver.todo, cache, threads, tasks=len(tasks))
             if workers > 1:
                 cache.clear()  # each worker loads its own copy; this process needs none
-                progress.message(f"Training {workers} runs at a time, one per core "
-                                 f"(--workers 1 trains one run at a time on every core)")
+                what = "stacked groups or runs" if any(task.stacked for task in tasks) else "runs"
+                progress.message(f"Training {workers} {what} at a time, one per core "
+                                 f"(--workers 1 trains one at a time on every core)")
         if workers > 1 and len(tasks) > 1:
             _run_pool(driver, tasks, cache, workers, threads or max(1, cpu_count() // workers))
         else:
