@@ -73,7 +73,9 @@ def test_only_2x2_stride_2_channels_last_cpu_pooling_applies():
 
 
 @needs_compiler
-def test_the_trainers_forward_pools_through_the_kernel_and_still_matches_the_model():
+@pytest.mark.parametrize("kernel_pays", [True, False])
+def test_the_trainers_forward_pools_where_it_measured_faster_and_still_matches_the_model(monkeypatch, kernel_pays):
+    monkeypatch.setattr(max_pool, "pays", lambda x: kernel_pays)  # what the timing of this shape found
     built = build_model(layers(arch.A2), CIFAR10, 10, generator_seed=0)
     built.module.to(memory_format=torch.channels_last)
     fast = FastForward(built)
@@ -86,8 +88,24 @@ def test_the_trainers_forward_pools_through_the_kernel_and_still_matches_the_mod
         if node is not None and node not in seen:
             seen.add(node)
             frontier += [parent for parent, _ in node.next_functions]
-    assert "_MaxPool2x2Backward" in {type(node).__name__ for node in seen}
+    kinds = {type(node).__name__ for node in seen}
+    assert ("_MaxPool2x2Backward" in kinds) == kernel_pays
+    assert ("MaxPool2DWithIndicesBackward0" in kinds) == (not kernel_pays)
     torch.testing.assert_close(out, built.module(x), rtol=1e-4, atol=1e-5)  # dense: oneDNN vs MKL rounding
+
+
+@needs_compiler
+def test_the_timing_of_a_shape_is_done_once_and_leaves_the_global_generator_alone():
+    x = torch.randn(8, 16, 12, 12).contiguous(memory_format=torch.channels_last).requires_grad_()
+    before = torch.get_rng_state()
+    first = max_pool.pays(x)
+    # A run's dropout draws from the global generator: timing a shape must not move its stream.
+    assert torch.equal(torch.get_rng_state(), before)
+    assert isinstance(first, bool)
+    key = (tuple(x.shape), x.dtype, True, torch.get_num_threads())
+    max_pool._FASTER[key] = not first  # remembered: the second call does not time again
+    assert max_pool.pays(x) is (not first)
+    del max_pool._FASTER[key]
 
 
 def _in_fresh_process(tmp_path: Path, env: dict[str, str]) -> str:
