@@ -289,15 +289,16 @@ WORKERS = {"cnnlab": CnnlabWorker, "cnnlab-bf16": CnnlabWorker, "pytorch": PyTor
 # ---------------------------------------------------------------- the coordinator
 
 
-def model_request(name: str) -> dict[str, Any]:
-    """The resolved layers, input shape and study optimizer of one benchmark model."""
+def model_request(name: str, models: Optional[dict[str, tuple[str, str, Optional[str], int]]] = None) -> dict[str, Any]:
+    """The resolved layers, input shape, study optimizer and batch size of one benchmark model
+    (of ``models``, default ``MODELS``: name -> spec file, architecture, variant, images)."""
     from cnnlab.api import load_spec
     from cnnlab.data.registry import known_shape
     from cnnlab.models import build_model
     from cnnlab.models.cost import training_flops
     from cnnlab.spec.layers import item_layer
 
-    spec_file, architecture, variant, images = MODELS[name]
+    spec_file, architecture, variant, images = (models or MODELS)[name]
     study = load_spec(str(EXAMPLES / spec_file))[0]
     shape = list(known_shape(study.dataset)[0])
     built = build_model([item_layer(item) for item in study.architectures[architecture]], shape, 10,
@@ -305,7 +306,7 @@ def model_request(name: str) -> dict[str, Any]:
     optimizer = study.train.optimizer.model_dump(mode="json")
     return {"model": name, "layers": [item.to_dict() for item in built.resolved], "input_shape": shape,
             "optimizer": {"name": optimizer["name"], "lr": optimizer["lr"], "momentum": optimizer.get("momentum", 0.0)},
-            "images": images, "flops_per_image": training_flops(built.layers)}
+            "images": images, "flops_per_image": training_flops(built.layers), "batch_size": study.train.batch_size}
 
 
 PEAK_SIZE = 2048

@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speed  # noqa: E402  (benchmarks/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
 
 # name: (spec file, architecture, variant or None, images per epoch)
 MODELS: dict[str, tuple[str, str, Optional[str], int]] = {
@@ -121,25 +120,6 @@ class Worker:
 # ---------------------------------------------------------------- the coordinator
 
 
-def model_request(name: str) -> dict[str, Any]:
-    """The resolved layers, input shape, batch size, optimizer and training FLOPs of one model."""
-    from cnnlab.api import load_spec
-    from cnnlab.data.registry import known_shape
-    from cnnlab.models import build_model
-    from cnnlab.models.cost import training_flops
-    from cnnlab.spec.layers import item_layer
-
-    spec_file, architecture, variant, images = MODELS[name]
-    study = load_spec(str(EXAMPLES / spec_file))[0]
-    shape = list(known_shape(study.dataset)[0])
-    built = build_model([item_layer(item) for item in study.architectures[architecture]], shape, 10,
-                        study.variants[variant] if variant else None)
-    optimizer = study.train.optimizer.model_dump(mode="json")
-    return {"layers": [item.to_dict() for item in built.resolved], "input_shape": shape, "images": images,
-            "batch_size": study.train.batch_size, "optimizer": optimizer,
-            "flops_per_image": training_flops(built.layers), "kinds": [item.kind for item in built.resolved]}
-
-
 def measure(request: dict[str, Any], method: str, members: int, cores: int) -> float:
     """Member-images per second of one round of ``method``."""
     concurrent = method.endswith("-runs") or method == "runs"
@@ -165,7 +145,7 @@ def run(models: list[str], members: int, rounds: int, epochs: int, log=print) ->
         f"oneDNN matmul peaks {peaks['fp32']:,.0f} GFLOP/s fp32, {peaks['bf16']:,.0f} bf16")
     results: dict[str, Any] = {}
     for name in models:
-        request = {**model_request(name), "epochs": epochs}
+        request = {**speed.model_request(name, MODELS), "epochs": epochs}
         step = request["flops_per_image"] * request["batch_size"]
         choice = choose("auto", members, step, "cpu")
         timings: dict[str, list[float]] = {method: [] for method in METHODS}
