@@ -10,7 +10,6 @@ and that bad input met inside a run stops the study as one error (``handle``).
 from __future__ import annotations
 
 from collections import Counter
-
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -78,7 +77,7 @@ class Driver:
         # A run's name in the progress display: its configuration, and which seed where it has siblings
         # (a stacked group's members print their epochs one after another).
         seeds = Counter((config.config_key, config.fold) for config in configs)
-        self.labels = {config.run_id: config.label + (f" #{config.repeat + 1}" if seeds[(config.config_key, config.fold)] > 1
+        self.labels = {config.run_id: config.label + (f" #{config.repeat + 1}" if seeds[config.config_key, config.fold] > 1
                                                       else "") for config in configs}
         self.configs = {config.run_id: config for config in configs}
         self.warned: set[str] = set()
