@@ -74,6 +74,42 @@ def test_truncate_epochs_forgets_what_a_resume_will_redo(tmp_path, plan):
         assert store.run(plan[0].run_id)["epochs_done"] == 2
 
 
+class _InterruptedAfterBegin:
+    """The store's connection, but Ctrl-C lands the moment a BEGIN has run, before the block
+    that issued it can reach its own rollback."""
+
+    def __init__(self, db):
+        self.db, self.armed = db, True
+
+    def execute(self, sql, *args):
+        cursor = self.db.execute(sql, *args)
+        if self.armed and sql.startswith("BEGIN"):
+            self.armed = False
+            raise KeyboardInterrupt
+        return cursor
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
+def test_ctrl_c_right_after_a_transaction_begins_leaves_the_store_writable_and_drops_the_half_block(tmp_path, plan):
+    with Store(tmp_path) as store:
+        store.save_study("tiny", "", {}, None, {})
+        store.register_runs(plan)
+        run_id = plan[0].run_id
+        store.start_run(run_id, _info())
+        real = store.db
+        store.db = _InterruptedAfterBegin(real)
+        with pytest.raises(KeyboardInterrupt):
+            store.record_epoch(run_id, 0, {"train_loss": 1.5, "seconds": 0.3})
+        store.db = real
+        assert real.in_transaction  # what the interrupted block left open
+        # What the driver writes next, on its way out (the run marked interrupted), goes through.
+        store.record_epoch(run_id, 0, {"train_loss": 0.5, "seconds": 0.3})
+    with Store(tmp_path, create=False) as store:
+        assert [row["train_loss"] for row in store.epochs(run_id)] == [0.5]
+
+
 def test_weights_and_checkpoints_round_trip(tmp_path, plan):
     with Store(tmp_path) as store:
         store.save_study("tiny", "", {}, None, {})

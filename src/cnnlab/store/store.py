@@ -112,6 +112,11 @@ class Store(RunFiles):
         """All of the block's writes or none. A write the disk refuses (full, read-only, I/O
         error) is a StoreError that says so; what was committed before stays."""
         try:
+            if self.db.in_transaction:
+                # Left open by a block that Ctrl-C stopped after its BEGIN and before its own
+                # rollback could run (a signal lands between any two bytecodes): its writes are
+                # half done, so they go, and this block starts clean.
+                self.db.execute("ROLLBACK")
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as error:
             raise self._write_error(error) from None
