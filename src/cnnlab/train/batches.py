@@ -25,8 +25,11 @@ class Normalizer:
         return Normalizer(self.scale.to(device), self.shift.to(device))
 
     def __call__(self, images: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
-        x = images.to(dtype=torch.float32, memory_format=memory_format)
-        return x.mul_(self.scale).add_(self.shift)
+        # Scaled in the images' own layout, then laid out: converting uint8 straight into channels-last
+        # took the slow path of a strided copy (a stacked MNIST batch, 32 x 3 x 28 x 28, one thread:
+        # 175 us against 66 us this way; the values are the same, element for element).
+        x = images.to(dtype=torch.float32).mul_(self.scale).add_(self.shift)
+        return x.contiguous(memory_format=memory_format)
 
 
 def shuffled_batches(
