@@ -56,6 +56,7 @@ def test_the_stacked_forward_gives_each_members_outputs_gradients_and_statistics
     labels = torch.arange(8) % 10
     if training:
         sum(F.cross_entropy(logits[k], labels) for k in range(3)).backward()
+    forward.flush()  # the running statistics go back to the members' modules
     for k, (lone, member) in enumerate(zip(alone, stacked)):
         torch.set_rng_state(states[k])
         expected = lone.module(images[k])
@@ -76,6 +77,34 @@ def test_a_subset_of_members_runs_with_the_others_left_out():
         logits = forward(forward.images(images.transpose(0, 1)), [0, 2], training=False)
         for position, k in enumerate([0, 2]):
             torch.testing.assert_close(logits[position], alone[k].module.eval()(images[position]), atol=1e-5, rtol=1e-5)
+
+
+NORMED = layers([{"conv": {"filters": 4, "kernel": 3, "padding": "same"}}, {"batchnorm": {}}, {"maxpool": 2},
+                 "flatten", {"dense": 6}, {"batchnorm": {}}, {"dense": 10}])
+
+
+def test_running_statistics_of_several_steps_reach_each_member_at_the_flush_as_alone():
+    alone, stacked = _members(NORMED), _members(NORMED)
+    forward = StackedForward(stacked, MemberRandomness([torch.get_rng_state()] * 3, torch.device("cpu")))
+    batches = torch.randn(4, 3, 8, *SHAPE, generator=torch.Generator().manual_seed(5))  # (step, member, ...)
+    untouched = [buffer.clone() for buffer in stacked[1].module.buffers()]
+    with torch.no_grad():
+        for step in range(3):  # members 0, 1, 2 together
+            forward(forward.images(batches[step].transpose(0, 1)), [0, 1, 2], training=True)
+        # Until the flush the members' own buffers are as they were: the stacked copies hold the steps.
+        assert all(torch.equal(a, b) for a, b in zip(stacked[1].module.buffers(), untouched))
+        # Another set of members hands the first set's statistics back before it starts.
+        forward(forward.images(batches[3, [0, 2]].transpose(0, 1)), [0, 2], training=True)
+        forward.flush()
+        for k, built in enumerate(alone):
+            built.module.train()
+            for step in range(3 if k == 1 else 4):
+                built.module(batches[step, k])
+    for k, (lone, member) in enumerate(zip(alone, stacked)):
+        for (name, mine), theirs in zip(member.module.named_buffers(), lone.module.buffers()):
+            torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=1e-5, msg=f"member {k}: {name}")
+    tracked = [int(b) for n, b in stacked[1].module.named_buffers() if n.endswith("num_batches_tracked")]
+    assert tracked == [3, 3]
 
 
 def test_every_layer_kind_a_spec_can_write_stacks_and_an_unknown_one_is_named():

@@ -122,10 +122,11 @@ def applies(x: torch.Tensor, kernel: int, stride: int, padding: int) -> bool:
 
 
 # Whether the kernel beat PyTorch's pooling, per input shape, dtype and whether a backward follows.
-# Its per-channel loop is fast where the channel count suits the vector width and slow elsewhere:
-# measured fwd+bwd on one AVX-512 core, 32 images, 28x28: 4 channels 593 us against PyTorch's 327,
-# 12 channels 1,375 against 590, 16 channels 663 against 648; 64 channels at 32x32 1,877 against
-# 2,911. So each shape is timed once, both ways, on this CPU, and the faster one kept. Both give
+# Which is faster depends on the channel count, the CPU and its compiler's vector code: measured
+# fwd+bwd on one AVX-512 core, 32 images: at 28x28, 4 channels 143 us against PyTorch's 324, 12
+# channels 343 against 600, 16 channels 447 against 648; at 14x14, 24 channels 241 against 214, 48
+# channels 339 against 409 (before the kernel's few-channel paths, 4 and 12 channels lost: 593 and
+# 1,375 us). So each shape is timed once, both ways, on this CPU, and the faster one kept. Both give
 # the same values and gradients (tests/train/fast/test_max_pool.py), so the choice changes nothing else.
 _FASTER: dict[tuple, bool] = {}
 _TIMING_REPEATS = 3

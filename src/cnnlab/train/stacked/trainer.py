@@ -176,33 +176,36 @@ class StackedTrainer:
         seen = 0
         started = last_report = time.perf_counter()
         callbacks = any(m.callbacks for m in members)
-        for batch, (x, y) in enumerate(self._batches(active)):
-            b = y.shape[1]
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
-                logits = self.forward(x, active, training=True)
-                losses = F.cross_entropy(logits.float().reshape(count * b, -1), y.reshape(-1),
-                                         reduction="none").view(count, b).mean(1)
-            for member in members:
-                member.optimizer.zero_grad(set_to_none=True)
-            total = losses.sum()  # each member's gradient is that of its own mean loss
-            if penalized:
-                terms = [member.built.penalty() for member in members]
-                total = total + torch.stack(terms).sum()
-                penalties = [term.detach() for term in terms]
-            total.backward()
-            for member in members:
-                member.optimizer.step()
-            seen += b
-            loss_sum += losses.detach() * b
-            correct += (logits.detach().argmax(2) == y).sum(1)
-            now = time.perf_counter()
-            if callbacks and (now - last_report >= Trainer.PROGRESS_SECONDS or batch == batches - 1):
-                last_report = now
-                losses_now, correct_now = (loss_sum / seen).tolist(), (correct.double() / seen).tolist()
-                rate = seen * count / max(now - started, 1e-9)
-                for k, member in enumerate(members):
-                    member._emit("on_batch_end", epoch, batch + 1, batches, {
-                        "loss": losses_now[k], "accuracy": correct_now[k], "images_per_second": rate})
+        try:
+            for batch, (x, y) in enumerate(self._batches(active)):
+                b = y.shape[1]
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
+                    logits = self.forward(x, active, training=True)
+                    losses = F.cross_entropy(logits.float().reshape(count * b, -1), y.reshape(-1),
+                                             reduction="none").view(count, b).mean(1)
+                for member in members:
+                    member.optimizer.zero_grad(set_to_none=True)
+                total = losses.sum()  # each member's gradient is that of its own mean loss
+                if penalized:
+                    terms = [member.built.penalty() for member in members]
+                    total = total + torch.stack(terms).sum()
+                    penalties = [term.detach() for term in terms]
+                total.backward()
+                for member in members:
+                    member.optimizer.step()
+                seen += b
+                loss_sum += losses.detach() * b
+                correct += (logits.detach().argmax(2) == y).sum(1)
+                now = time.perf_counter()
+                if callbacks and (now - last_report >= Trainer.PROGRESS_SECONDS or batch == batches - 1):
+                    last_report = now
+                    losses_now, correct_now = (loss_sum / seen).tolist(), (correct.double() / seen).tolist()
+                    rate = seen * count / max(now - started, 1e-9)
+                    for k, member in enumerate(members):
+                        member._emit("on_batch_end", epoch, batch + 1, batches, {
+                            "loss": losses_now[k], "accuracy": correct_now[k], "images_per_second": rate})
+        finally:  # the members' batch-norm statistics, whatever ends the epoch
+            self.forward.flush()
         self._sync_randomness()
         rate = seen * count / (time.perf_counter() - started)  # each member's share of the group's time
         out: dict[int, Union[dict[str, float], Diverged]] = {}
