@@ -92,7 +92,7 @@ class _InterruptedAfterBegin:
         return getattr(self.db, name)
 
 
-def test_ctrl_c_right_after_a_transaction_begins_leaves_the_store_writable_and_drops_the_half_block(tmp_path, plan):
+def test_ctrl_c_right_after_a_transaction_begins_rolls_it_back_and_the_store_stays_writable(tmp_path, plan):
     with Store(tmp_path) as store:
         store.save_study("tiny", "", {}, None, {})
         store.register_runs(plan)
@@ -103,11 +103,25 @@ def test_ctrl_c_right_after_a_transaction_begins_leaves_the_store_writable_and_d
         with pytest.raises(KeyboardInterrupt):
             store.record_epoch(run_id, 0, {"train_loss": 1.5, "seconds": 0.3})
         store.db = real
-        assert real.in_transaction  # what the interrupted block left open
+        assert not real.in_transaction
         # What the driver writes next, on its way out (the run marked interrupted), goes through.
         store.record_epoch(run_id, 0, {"train_loss": 0.5, "seconds": 0.3})
     with Store(tmp_path, create=False) as store:
         assert [row["train_loss"] for row in store.epochs(run_id)] == [0.5]
+
+
+def test_a_transaction_an_interrupted_rollback_left_open_is_dropped_by_the_next_write(tmp_path, plan):
+    with Store(tmp_path) as store:
+        store.save_study("tiny", "", {}, None, {})
+        store.register_runs(plan)
+        run_id = plan[0].run_id
+        store.start_run(run_id, _info())
+        # A second Ctrl-C inside a block's rollback: the block's half of its writes stays open.
+        store.db.execute("BEGIN IMMEDIATE")
+        store.db.execute("INSERT INTO epochs (run_id, epoch, train_loss) VALUES (?, 5, 9.0)", (run_id,))
+        store.record_epoch(run_id, 0, {"train_loss": 0.5, "seconds": 0.3})
+    with Store(tmp_path, create=False) as store:
+        assert [(row["epoch"], row["train_loss"]) for row in store.epochs(run_id)] == [(0, 0.5)]
 
 
 def test_weights_and_checkpoints_round_trip(tmp_path, plan):

@@ -34,6 +34,7 @@ EVERY_KIND = layers([
 POOLED = layers([{"conv": {"filters": 4, "kernel": 3, "padding": "same"}}, {"maxpool": 2},
                  {"conv": {"filters": 6, "kernel": 3}}, "flatten", {"dense": {"units": 7, "bias": False}},
                  {"dense": 10}])
+FLAT = layers(["flatten", {"dense": {"units": 8, "activation": "relu"}}, {"dense": 10}])  # a first layer on images
 SHAPE = (2, 12, 12)
 
 
@@ -41,7 +42,8 @@ def _members(items, seeds=(1, 2, 3)):
     return [build_model(items, SHAPE, 10, generator_seed=seed) for seed in seeds]
 
 
-@pytest.mark.parametrize("items", [EVERY_KIND, POOLED], ids=["every-kind", "conv-pool-flatten-dense-without-bias-dense"])
+@pytest.mark.parametrize("items", [EVERY_KIND, POOLED, FLAT],
+                         ids=["every-kind", "conv-pool-flatten-dense-without-bias-dense", "dense-first"])
 @pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
 def test_the_stacked_forward_gives_each_members_outputs_gradients_and_statistics(items, training):
     alone, stacked = _members(items), _members(items)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -19,6 +20,8 @@ from cnnlab.store.schema import (EPOCH_COLUMNS, METRIC_COLUMNS, MIGRATIONS, RECO
                                  TEST_CURVE_COLUMNS, damaged, identify)
 
 DB_NAME = "cnnlab.sqlite"
+
+log = logging.getLogger(__name__)
 
 
 def _json(value: Any) -> str:
@@ -111,16 +114,19 @@ class Store(RunFiles):
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """All of the block's writes or none. A write the disk refuses (full, read-only, I/O
         error) is a StoreError that says so; what was committed before stays."""
-        try:
-            if self.db.in_transaction:
-                # Left open by a block that Ctrl-C stopped after its BEGIN and before its own
-                # rollback could run (a signal lands between any two bytecodes): its writes are
-                # half done, so they go, and this block starts clean.
+        if self.db.in_transaction:
+            # No block is open here (none nests), so this one was left open by a second Ctrl-C
+            # that landed inside its rollback: its writes were half done, so they go.
+            log.warning("%s: rolling back a transaction an interrupted write left open", self.path)
+            try:
                 self.db.execute("ROLLBACK")
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.DatabaseError as error:
-            raise self._write_error(error) from None
+            except sqlite3.DatabaseError as error:
+                raise self._write_error(error) from None
         try:
+            # BEGIN inside the try: Ctrl-C can land between any two bytecodes, and one landing just
+            # after the BEGIN must still roll it back (CI once saw the next write refused with
+            # "cannot start a transaction within a transaction").
+            self.db.execute("BEGIN IMMEDIATE")
             yield self.db
         except BaseException as error:
             with contextlib.suppress(sqlite3.Error):

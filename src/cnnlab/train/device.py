@@ -21,6 +21,14 @@ def select_device(requested: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` ("cpu", "cuda") here, on any torch we accept."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch before 2.4 took no device
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
 def cpu_count() -> int:
     """Cores this process may use (respects affinity masks and containers)."""
     try:

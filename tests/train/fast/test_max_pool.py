@@ -37,7 +37,7 @@ def _input(shape, dtype, kind):
 @needs_compiler
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
-@pytest.mark.parametrize("shape", [(3, 64, 30, 30), (2, 3, 7, 9), (5, 17, 2, 3), (1, 1, 4, 4), (2, 4, 6, 5), (3, 12, 5, 6), (2, 24, 4, 4)])
+@pytest.mark.parametrize("shape", [(3, 64, 30, 30), (2, 3, 7, 9), (5, 17, 2, 3), (1, 1, 4, 4), (2, 4, 6, 5), (2, 8, 5, 7), (3, 12, 5, 6), (2, 16, 6, 5), (2, 24, 4, 4)])
 @pytest.mark.parametrize("kind", ["random", "ties", "nan"])
 def test_values_gradients_and_tie_breaking_equal_pytorchs(shape, dtype, kind, threads):
     previous = torch.get_num_threads()

@@ -26,6 +26,8 @@ from typing import Any, Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from cnnlab.train.device import autocast_enabled
+
 log = logging.getLogger(__name__)
 
 # oneDNN and MKL sum the tiny products of the feature test in different orders; a wrong op
@@ -97,16 +99,9 @@ class _Dense(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias
 
 
-def _autocast_on_cpu() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu")
-    except TypeError:  # torch before 2.4
-        return torch.is_autocast_cpu_enabled()
-
-
 def applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return (x.dim() == 2 and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
-            and not _autocast_on_cpu() and _op() is not None)
+            and not autocast_enabled("cpu") and _op() is not None)
 
 
 def dense(module: torch.nn.Linear):

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from cnnlab.models.build import BuiltModel
 from cnnlab.models.layers import core_module
 from cnnlab.models.variants import ResolvedLayer
+from cnnlab.train.device import autocast_enabled
 from cnnlab.train.fast import max_pool
 
 # Elementwise activation modules (the in-place ReLU stands for nn.ReLU).
@@ -174,7 +175,7 @@ class StackedForward:
         linears = [core_module(m) for m in mods]
         weight = torch.stack([m.weight for m in linears])  # (S, out, in)
         bias = torch.stack([m.bias for m in linears]) if linears[0].bias is not None else None
-        if torch.is_autocast_enabled(x.device.type):  # autocast's casts stay autograd's
+        if autocast_enabled(x.device.type):  # autocast's casts stay autograd's
             x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2)) if bias is not None \
                 else torch.bmm(x, weight.transpose(1, 2))
         else:
