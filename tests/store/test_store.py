@@ -92,12 +92,16 @@ class _InterruptedAfterBegin:
         return getattr(self.db, name)
 
 
+def _started_run(store, plan) -> str:
+    store.save_study("tiny", "", {}, None, {})
+    store.register_runs(plan)
+    store.start_run(plan[0].run_id, _info())
+    return plan[0].run_id
+
+
 def test_ctrl_c_right_after_a_transaction_begins_rolls_it_back_and_the_store_stays_writable(tmp_path, plan):
     with Store(tmp_path) as store:
-        store.save_study("tiny", "", {}, None, {})
-        store.register_runs(plan)
-        run_id = plan[0].run_id
-        store.start_run(run_id, _info())
+        run_id = _started_run(store, plan)
         real = store.db
         store.db = _InterruptedAfterBegin(real)
         with pytest.raises(KeyboardInterrupt):
@@ -112,10 +116,7 @@ def test_ctrl_c_right_after_a_transaction_begins_rolls_it_back_and_the_store_sta
 
 def test_a_transaction_an_interrupted_rollback_left_open_is_dropped_by_the_next_write(tmp_path, plan):
     with Store(tmp_path) as store:
-        store.save_study("tiny", "", {}, None, {})
-        store.register_runs(plan)
-        run_id = plan[0].run_id
-        store.start_run(run_id, _info())
+        run_id = _started_run(store, plan)
         # A second Ctrl-C inside a block's rollback: the block's half of its writes stays open.
         store.db.execute("BEGIN IMMEDIATE")
         store.db.execute("INSERT INTO epochs (run_id, epoch, train_loss) VALUES (?, 5, 9.0)", (run_id,))

@@ -176,8 +176,7 @@ class StackedForward:
         weight = torch.stack([m.weight for m in linears])  # (S, out, in)
         bias = torch.stack([m.bias for m in linears]) if linears[0].bias is not None else None
         if autocast_enabled(x.device.type):  # autocast's casts stay autograd's
-            x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2)) if bias is not None \
-                else torch.bmm(x, weight.transpose(1, 2))
+            x = _linear(x, weight, bias)
         else:
             x = _StackedLinear.apply(x, weight, bias)
         return _activate(x, mods[0])
@@ -235,21 +234,25 @@ class StackedForward:
         self._running.clear()
 
 
-class _StackedLinear(torch.autograd.Function):
-    """``x @ weight^T + bias`` per member: ``x`` ``(S, B, in)``, ``weight`` ``(S, out, in)``.
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """``x @ weight^T + bias`` per member: ``x`` ``(S, B, in)``, ``weight`` ``(S, out, in)``, ``bias`` ``(S, out)``."""
+    transposed = weight.transpose(1, 2)
+    return torch.baddbmm(bias.unsqueeze(1), x, transposed) if bias is not None else torch.bmm(x, transposed)
 
-    Autograd's own backward of ``bmm(x, weight.transpose(1, 2))`` yields the weight gradient
-    transposed, and each member's slice of it was then copied into a contiguous ``.grad``: 3 of
-    study C's ``784 x 64`` copies a step. Here the weight gradient is computed in the weight's own
-    layout (``grad^T @ x``); measured on study C's first dense layer, 3 members, one thread, a
-    forward and backward went from 560 to 440 us."""
+
+class _StackedLinear(torch.autograd.Function):
+    """``_linear`` with its own backward. Autograd's own backward of ``bmm(x, weight.transpose(1, 2))``
+    yields the weight gradient transposed, and each member's slice of it was then copied into a
+    contiguous ``.grad``: 3 of study C's ``784 x 64`` copies a step. Here the weight gradient is
+    computed in the weight's own layout (``grad^T @ x``); measured on study C's first dense layer,
+    3 members, one thread, a forward and backward went from 560 to 440 us. (``fast/dense._Dense``
+    has the same shape for one 2-D layer through oneDNN's private matmul; batched, this is bmm.)"""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        transposed = weight.transpose(1, 2)
-        return torch.baddbmm(bias.unsqueeze(1), x, transposed) if bias is not None else torch.bmm(x, transposed)
+        return _linear(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
